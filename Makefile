@@ -1,0 +1,164 @@
+# knlp - kernel-style ML experiments.  `make help` lists the targets.
+#
+#   make defconfig-lenet5 && make     train LeNet-5 on Fashion-MNIST
+#   make test                         build and run the test suite
+#
+# Command-line overrides (as the kernel allows): EPOCHS=, SEED=, DEVICE=, V=1.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+KNLP_VENV ?= $(HOME)/.cache/knlp/venv
+PY        := $(KNLP_VENV)/bin/python
+BUILD     ?= build
+KNLP      := $(BUILD)/knlp
+export KCONFIG_CONFIG ?= .config
+DEFCONFIGS := $(notdir $(wildcard defconfigs/*))
+
+# ccache: hit across clones and worktrees, and through the precompiled torch header.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
+
+ifeq ($(V),1)
+  Q :=
+  BUILD_VERBOSE := --verbose
+else
+  Q := @
+  BUILD_VERBOSE :=
+endif
+
+# make EPOCHS=3 SEED=1 DEVICE=cpu: each becomes a --set on the knlp command line.
+OVERRIDE_VARS := EPOCHS:NUM_EPOCHS SEED:SEED DEVICE:DEVICE
+OVERRIDES := $(foreach o,$(OVERRIDE_VARS),$(if $($(word 1,$(subst :, ,$(o)))),--set $(word 2,$(subst :, ,$(o)))=$($(word 1,$(subst :, ,$(o))))))
+
+# ---------------------------------------------------------------------------
+# Dependencies: Debian packages and the venv, installed once per machine.
+
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+$(DEPS_STAMP): scripts/install-deps.sh
+	$(Q)bash scripts/install-deps.sh
+	$(Q)mkdir -p $(BUILD) && touch $@
+
+.PHONY: deps
+deps: $(DEPS_STAMP)
+
+# ---------------------------------------------------------------------------
+# Build
+
+.PHONY: build
+build: $(DEPS_STAMP) $(BUILD)/include/generated/autoconf.h
+	$(Q)if [ ! -f $(BUILD)/build.ninja ]; then \
+		echo "  CMAKE   $(BUILD)"; \
+		cmake -S . -B $(BUILD) -G Ninja -DKNLP_PYTHON=$(PY) >$(BUILD)/cmake.log 2>&1 || \
+			{ cat $(BUILD)/cmake.log; exit 1; }; \
+	fi
+	$(Q)cmake --build $(BUILD) $(BUILD_VERBOSE) -- $(if $(V),,--quiet)
+
+$(BUILD)/include/generated/autoconf.h: $(wildcard $(KCONFIG_CONFIG)) $(wildcard Kconfig*) | $(DEPS_STAMP)
+	$(Q)echo "  GEN     $@"
+	$(Q)$(PY) scripts/kconfig.py genconfig $@
+
+# ---------------------------------------------------------------------------
+# Run what .config says
+
+.PHONY: all check
+all: build check-config
+	$(Q)$(KNLP) run --config $(KCONFIG_CONFIG) $(OVERRIDES)
+
+check: build check-config
+	$(Q)$(PY) scripts/kconfig.py check $(KCONFIG_CONFIG) || \
+		echo "  (these lines of $(KCONFIG_CONFIG) are not what Kconfig keeps; 'make olddefconfig' applies Kconfig's choice)"
+	$(Q)$(KNLP) check --config $(KCONFIG_CONFIG) $(OVERRIDES)
+
+.PHONY: check-config
+check-config:
+	$(Q)if [ ! -f $(KCONFIG_CONFIG) ]; then \
+		echo "knlp: error: $(KCONFIG_CONFIG): no such file" >&2; \
+		echo "hint: make defconfig-lenet5 (make list-defconfigs shows them all), or make menuconfig" >&2; \
+		exit 2; \
+	fi
+
+# ---------------------------------------------------------------------------
+# Kconfig front ends (kconfiglib)
+
+.PHONY: menuconfig oldconfig olddefconfig savedefconfig defconfig allnoconfig list-defconfigs
+menuconfig: $(DEPS_STAMP)
+	$(Q)$(KNLP_VENV)/bin/menuconfig Kconfig
+
+oldconfig olddefconfig: $(DEPS_STAMP)
+	$(Q)$(PY) scripts/kconfig.py olddefconfig
+
+allnoconfig: $(DEPS_STAMP)
+	$(Q)$(KNLP_VENV)/bin/allnoconfig Kconfig
+
+savedefconfig: $(DEPS_STAMP)
+	$(Q)$(PY) scripts/kconfig.py savedefconfig $(or $(DEFCONFIG:%=defconfigs/%),defconfig)
+
+defconfig: $(DEPS_STAMP)
+	$(Q)if [ -z "$(DEFCONFIG)" ]; then \
+		echo "knlp: error: DEFCONFIG: not set; accepted: one of $(DEFCONFIGS)" >&2; exit 2; fi
+	$(Q)if [ ! -f defconfigs/$(DEFCONFIG) ]; then \
+		echo "knlp: error: defconfigs/$(DEFCONFIG): no such defconfig; make list-defconfigs shows them" >&2; exit 2; fi
+	$(Q)$(PY) scripts/kconfig.py defconfig defconfigs/$(DEFCONFIG)
+
+defconfig-%: $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory defconfig DEFCONFIG=$*
+
+list-defconfigs:
+	$(Q)for f in defconfigs/*; do printf '  %-36s %s\n' "defconfig-$$(basename $$f)" "$$(head -1 $$f | sed 's/^# *//')"; done
+
+# ---------------------------------------------------------------------------
+# Tests, lint, benchmarks
+
+.PHONY: test lint bench
+test: build
+	$(Q)cd $(BUILD) && ctest --output-on-failure -j2 $(if $(V),-V,)
+
+lint: $(DEPS_STAMP)
+	$(Q)$(PY) scripts/kconfig.py dead-symbols src/config
+	$(Q)bash scripts/check-includes.sh
+
+bench: build
+	$(Q)mkdir -p bench/out
+	$(Q)$(PY) bench/lenet5_train.py --knlp $(KNLP) --out bench/out/lenet5_train.json
+
+# ---------------------------------------------------------------------------
+# Cleaning
+
+.PHONY: clean mrproper
+clean:
+	$(Q)rm -rf $(BUILD)/CMakeFiles $(BUILD)/knlp $(BUILD)/tests $(BUILD)/*.a $(BUILD)/build.ninja $(BUILD)/include
+
+mrproper:
+	$(Q)rm -rf $(BUILD) $(KCONFIG_CONFIG) $(KCONFIG_CONFIG).old bench/out
+
+# ---------------------------------------------------------------------------
+
+.PHONY: help
+help:
+	@echo "Configuration (kconfiglib):"
+	@echo "  menuconfig        - edit .config in a text UI"
+	@echo "  oldconfig olddefconfig - update .config to the current Kconfig, new symbols get defaults"
+	@echo "  savedefconfig     - write the minimal defconfig of .config (DEFCONFIG=x: to defconfigs/x)"
+	@echo "  allnoconfig       - .config with every bool answered n"
+	@echo "  defconfig-<name>  - load defconfigs/<name>, reporting the lines Kconfig drops"
+	@echo "  defconfig DEFCONFIG=<name> - the same"
+	@echo "  list-defconfigs   - every preset, with what it is for"
+	@echo ""
+	@echo "Running:"
+	@echo "* all               - install missing deps, build ./$(KNLP), run what .config says"
+	@echo "  check             - dry run: validate .config, build the model, one step on a tiny batch"
+	@echo "  build             - only build"
+	@echo "  deps              - install Debian packages and the venv ($(KNLP_VENV))"
+	@echo ""
+	@echo "Testing:"
+	@echo "  test              - unit, reference and CLI tests (ctest)"
+	@echo "  lint              - dead Kconfig symbols, include directions"
+	@echo "  bench             - benchmarks, JSON into bench/out/; never run by test"
+	@echo ""
+	@echo "Cleaning:"
+	@echo "  clean             - remove build outputs (keeps .config and results/)"
+	@echo "  mrproper          - also .config and every generated file"
+	@echo ""
+	@echo "Overrides: make EPOCHS=N SEED=N DEVICE=cpu|cuda; V=1 shows full commands."

@@ -1,0 +1,29 @@
+// cli/cli.h - private to cli/: each subcommand registers itself on the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace knlp {
+
+// What a subcommand runs once CLI11 has parsed its options; returns the exit code.
+using Action = std::function<int()>;
+
+// Options every config-reading subcommand shares: --config and --set.
+struct ConfigOptions {
+  std::string path = ".config";
+  std::vector<std::string> overrides;  // SYMBOL=value
+};
+void add_config_options(CLI::App& cmd, ConfigOptions& opts);
+
+// Loads the .config and applies each --set, echoing it (`set CONFIG_X=v`).
+class Config;
+Config load_config(const ConfigOptions& opts);
+
+Action add_run(CLI::App& app);
+Action add_check(CLI::App& app);
+
+}  // namespace knlp

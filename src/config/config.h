@@ -1,0 +1,136 @@
+// config/config.h - the .config reader and the typed settings every module takes.
+//
+// Only this module reads .config, the environment and --set overrides. It
+// checks every line against the symbol table generated from Kconfig (name,
+// type, range), so a typo or an out-of-range value stops the run with one
+// line naming the file, the line and the symbol. resolve() then turns the
+// symbols into plain structs; nothing below this module sees a symbol name.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace knlp {
+
+// ---------------------------------------------------------------------------
+// Symbols and the .config file
+
+enum class SymbolType { kBool, kInt, kString };
+
+struct SymbolInfo {
+  std::string_view name;  // without the CONFIG_ prefix
+  SymbolType type;
+  int64_t min, max;       // range for ints; min > max when none
+};
+
+// The symbol declared in Kconfig under this name (without CONFIG_), or nullptr.
+const SymbolInfo* find_symbol(std::string_view name);
+
+// Every symbol declared in Kconfig, as generated at build time.
+std::vector<SymbolInfo> all_symbols();
+
+class Config {
+ public:
+  // Parses .config text; origin ("path") names it in errors. Throws Error (exit 2)
+  // on a malformed line, an undeclared symbol, a wrong type or an out-of-range value.
+  static Config parse(const std::string& text, const std::string& origin);
+  // Reads and parses a .config file.
+  static Config load(const std::filesystem::path& path);
+
+  // Applies "SYMBOL=value" (CONFIG_ prefix optional) as if it were a .config line;
+  // returns the line it now holds ("CONFIG_NUM_EPOCHS=2"). Throws like parse().
+  std::string set(const std::string& assignment);
+
+  bool has(std::string_view sym) const;
+  // A bool symbol; absent or "n" is false.
+  bool get_bool(std::string_view sym) const;
+  // An int symbol; without a fallback, absence is an error naming the symbol.
+  int64_t get_int(std::string_view sym) const;
+  int64_t get_int(std::string_view sym, int64_t fallback) const;
+  // A float held in a string symbol ("0.001"); an unparsable value is an error.
+  double get_float(std::string_view sym) const;
+  double get_float(std::string_view sym, double fallback) const;
+  std::string get_string(std::string_view sym) const;
+  std::string get_string(std::string_view sym, const std::string& fallback) const;
+
+  // The canonical .config text (one CONFIG_X=value per line, file order).
+  std::string text() const;
+  // A stable 16-hex-digit hash of text(), naming this exact configuration.
+  std::string hash() const;
+  const std::string& origin() const { return origin_; }
+
+ private:
+  struct Entry {
+    std::string value;  // raw: y, 42, or the unquoted string
+    int line;
+  };
+  const Entry* find(std::string_view sym) const;
+  void assign(const std::string& name, const std::string& raw, const std::string& where);
+
+  std::string origin_;
+  std::vector<std::string> order_;
+  std::map<std::string, Entry, std::less<>> entries_;
+};
+
+// ---------------------------------------------------------------------------
+// Typed settings, one struct per module that consumes them.
+
+struct DataSettings {
+  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist | cifar10 | cifar100
+  std::filesystem::path dir;              // folder holding the dataset's files
+  bool augment = false;                   // random crop + flip (CIFAR-style)
+};
+
+struct ModelSettings {
+  std::string name = "lenet5";  // lenet5 | resnet18 | resnet50 | gpt2
+  int64_t num_classes = 10;
+  int64_t in_channels = 1;      // 1 for (Fashion-)MNIST, 3 for CIFAR
+  int64_t image_size = 32;      // side of the square input the model sees
+};
+
+struct OptimSettings {
+  std::string name = "adamw";  // sgd | adam | adamw (+ the ones in optim/)
+  double lr = 1e-3;
+  double weight_decay = 0.0;   // decay group only; biases and norms get 0
+  double momentum = 0.9;       // SGD
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam family
+};
+
+struct PruneSettings {
+  std::string method = "none";  // none (pruning methods land in prune/)
+  double target_sparsity = 0.0;
+};
+
+struct TrainSettings {
+  int64_t epochs = 10;
+  int64_t batch_size = 512;
+  int64_t eval_batch_size = 1024;
+  uint64_t seed = 42;
+  std::string device = "cpu";      // cpu | cuda
+  int64_t threads = 0;             // intra-op threads; 0 = LibTorch's default
+  std::filesystem::path output_dir = "results";
+  int64_t checkpoint_interval = 0;  // also checkpoint every N steps; 0 = at epoch ends only
+  std::string log_level = "info";
+  std::string lr_schedule = "constant";  // constant | cosine (per epoch)
+  double lr_min = 0.0;                   // floor of the cosine schedule
+  double grad_clip = 0.0;                // global L2 norm clip; 0 = off
+};
+
+struct RunSettings {
+  DataSettings data;
+  ModelSettings model;
+  OptimSettings optim;
+  PruneSettings prune;
+  TrainSettings train;
+};
+
+// Resolves a .config into the settings of one run; throws Error (exit 2) naming the
+// symbol when a value is inconsistent (a float that does not parse, no model chosen).
+RunSettings resolve(const Config& cfg);
+
+}  // namespace knlp

@@ -1,0 +1,124 @@
+// data/images.cpp - the image datasets knlp knows, as a table.
+#include <fmt/format.h>
+
+#include "data/data.h"
+#include "util/check.h"
+
+namespace knlp {
+
+namespace {
+
+// The idx files of one split, found raw or with .gz appended.
+struct IdxSplit {
+  const char* images;
+  const char* labels;
+};
+
+struct ImageDataset {
+  const char* name;
+  const char* system_dir;  // where a Debian package installs it, or "" if none
+  double mean, std;        // per-channel normalisation of pixel/255
+  IdxSplit train, test;
+  ImageShape shape;        // as the model sees it (28x28 images are padded to 32x32)
+};
+
+constexpr ImageDataset kImageDatasets[] = {
+    {"fashion-mnist", "/usr/share/datasets/fashion-mnist", 0.2860, 0.3530,
+     {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+     {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"},
+     {1, 10, 32}},
+    {"mnist", "", 0.1307, 0.3081,
+     {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+     {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"},
+     {1, 10, 32}},
+};
+
+const ImageDataset& find_dataset(const std::string& name) {
+  std::string names;
+  for (const auto& d : kImageDatasets) {
+    if (name == d.name) return d;
+    names += names.empty() ? d.name : fmt::format(", {}", d.name);
+  }
+  raise_at("dataset", name, fmt::format("unknown dataset; accepted: {}", names));
+}
+
+std::filesystem::path find_file(const std::filesystem::path& dir, const char* stem) {
+  for (const char* ext : {"", ".gz"}) {
+    auto p = dir / (std::string(stem) + ext);
+    if (std::filesystem::exists(p)) return p;
+  }
+  raise_at(dir.string(), stem,
+           "missing idx file (raw or .gz); install Debian's dataset-fashion-mnist for "
+           "Fashion-MNIST, or copy the four idx files there and set CONFIG_DATA_DIR");
+}
+
+// 28x28 bytes -> (N, 1, 32, 32) floats: zero-padded by 2, scaled to [0,1], normalised.
+ImageSet load_split(const std::filesystem::path& dir, const IdxSplit& split, double mean,
+                    double std) {
+  const auto images_path = find_file(dir, split.images).string();
+  auto images = read_idx(images_path);
+  auto labels = read_idx(find_file(dir, split.labels));
+  KNLP_CHECK_INPUT(images.dim() == 3, images_path, "expected N x rows x cols images, got {} dims",
+                   images.dim());
+  KNLP_CHECK_INPUT(labels.dim() == 1 && labels.size(0) == images.size(0), images_path,
+                   "{} images but {} labels", images.size(0), labels.numel());
+  auto x = images.unsqueeze(1).to(torch::kFloat32).div_(255.0);  // (N, 1, 28, 28)
+  int64_t pad = (32 - images.size(2)) / 2;
+  if (pad > 0) x = torch::constant_pad_nd(x, {pad, pad, pad, pad}, 0.0);  // (N, 1, 32, 32)
+  x.sub_(mean).div_(std);
+  return {x.contiguous(), labels.to(torch::kInt64)};
+}
+
+}  // namespace
+
+ImageShape image_shape(const DataSettings& settings) {
+  return find_dataset(settings.dataset).shape;
+}
+
+std::filesystem::path dataset_dir(const DataSettings& settings) {
+  const auto& d = find_dataset(settings.dataset);
+  auto local = settings.dir / d.name;
+  if (std::filesystem::exists(local) || !*d.system_dir) return local;
+  return d.system_dir;
+}
+
+ImageData load_images(const DataSettings& settings) {
+  const auto& d = find_dataset(settings.dataset);
+  const auto dir = dataset_dir(settings);
+  ImageData data;
+  data.name = d.name;
+  data.train = load_split(dir, d.train, d.mean, d.std);
+  data.test = load_split(dir, d.test, d.mean, d.std);
+  data.num_classes = d.shape.num_classes;
+  data.channels = d.shape.channels;
+  data.image_size = d.shape.image_size;
+  int64_t max_label = std::max(data.train.labels.max().item<int64_t>(),
+                               data.test.labels.max().item<int64_t>());
+  KNLP_CHECK_INPUT(max_label < data.num_classes, dir.string(),
+                   "label {} found; {} has {} classes", max_label, d.name, data.num_classes);
+  KNLP_CHECK_INPUT(data.train.images.size(1) == data.channels &&
+                       data.train.images.size(2) == data.image_size,
+                   dir.string(), "images are {}x{}x{}, {} expects {}x{}x{}",
+                   data.train.images.size(1), data.train.images.size(2),
+                   data.train.images.size(3), d.name, data.channels, data.image_size,
+                   data.image_size);
+  data.augment = settings.augment;
+  return data;
+}
+
+torch::Tensor augment_batch(const torch::Tensor& images, torch::Generator& gen) {
+  const int64_t n = images.size(0), s = images.size(2);
+  auto padded = torch::constant_pad_nd(images, {4, 4, 4, 4}, 0.0);  // (N, C, S+8, S+8)
+  auto offsets = torch::randint(0, 9, {n, 2}, gen, torch::kLong);
+  auto flips = torch::randint(0, 2, {n}, gen, torch::kLong);
+  auto out = torch::empty_like(images);
+  auto off = offsets.accessor<int64_t, 2>();
+  auto flip = flips.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < n; ++i) {
+    auto crop = padded[i].narrow(1, off[i][0], s).narrow(2, off[i][1], s);  // (C, S, S)
+    out[i].copy_(flip[i] ? crop.flip({2}) : crop);
+  }
+  return out;
+}
+
+}  // namespace knlp

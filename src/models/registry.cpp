@@ -1,0 +1,59 @@
+// models/registry.cpp - model name -> constructor, the one place names are looked up.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <unordered_set>
+
+#include "models/lenet5.h"
+#include "models/models.h"
+#include "util/check.h"
+
+namespace knlp {
+
+namespace {
+
+using MakeFn = std::shared_ptr<Model> (*)(const ModelSettings&);
+
+template <typename M>
+std::shared_ptr<Model> make(const ModelSettings& s) {
+  return std::make_shared<M>(s);
+}
+
+struct ModelEntry {
+  const char* name;
+  MakeFn make;
+};
+
+const ModelEntry kModels[] = {
+    {"lenet5", make<LeNet5>},
+};
+
+}  // namespace
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const auto& m : kModels) names.emplace_back(m.name);
+  return names;
+}
+
+std::shared_ptr<Model> make_model(const ModelSettings& settings) {
+  for (const auto& m : kModels)
+    if (settings.name == m.name) return m.make(settings);
+  raise_at("model", settings.name,
+           fmt::format("unknown model; accepted: {}", fmt::join(model_names(), ", ")));
+}
+
+int64_t Model::num_params() const {
+  std::unordered_set<const void*> seen;
+  int64_t n = 0;
+  for (const auto& p : parameters())
+    if (p.requires_grad() && seen.insert(p.data_ptr()).second) n += p.numel();
+  return n;
+}
+
+torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& target) {
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
+                                              target.reshape({-1}));
+}
+
+}  // namespace knlp

@@ -1,0 +1,115 @@
+// optim/registry.cpp - optimizer name -> constructor, and the parameter groups.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <unordered_set>
+
+#include "optim/optim.h"
+#include "util/check.h"
+
+namespace knlp {
+
+namespace {
+
+using torch::optim::OptimizerParamGroup;
+
+// Weight decay lives in each group's options; group 1 (no decay) gets a copy with 0.
+template <typename Options>
+std::vector<OptimizerParamGroup> grouped(const ParamGroups& g, Options options) {
+  std::vector<OptimizerParamGroup> groups;
+  groups.emplace_back(g.decay, std::make_unique<Options>(options));
+  groups.emplace_back(g.no_decay, std::make_unique<Options>(options.weight_decay(0.0)));
+  return groups;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_sgd(const ParamGroups& g, const OptimSettings& s) {
+  auto o = torch::optim::SGDOptions(s.lr).momentum(s.momentum).weight_decay(s.weight_decay);
+  return std::make_unique<torch::optim::SGD>(grouped(g, o), o);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_adam(const ParamGroups& g, const OptimSettings& s) {
+  auto o = torch::optim::AdamOptions(s.lr).betas({s.beta1, s.beta2}).eps(s.eps).weight_decay(
+      s.weight_decay);
+  return std::make_unique<torch::optim::Adam>(grouped(g, o), o);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_adamw(const ParamGroups& g, const OptimSettings& s) {
+  auto o = torch::optim::AdamWOptions(s.lr).betas({s.beta1, s.beta2}).eps(s.eps).weight_decay(
+      s.weight_decay);
+  return std::make_unique<torch::optim::AdamW>(grouped(g, o), o);
+}
+
+using MakeFn = std::unique_ptr<torch::optim::Optimizer> (*)(const ParamGroups&,
+                                                            const OptimSettings&);
+struct OptimizerEntry {
+  const char* name;
+  MakeFn make;
+};
+
+const OptimizerEntry kOptimizers[] = {
+    {"sgd", make_sgd},
+    {"adam", make_adam},
+    {"adamw", make_adamw},
+};
+
+bool is_no_decay_module(const torch::nn::Module& m) {
+  return dynamic_cast<const torch::nn::BatchNorm1dImpl*>(&m) ||
+         dynamic_cast<const torch::nn::BatchNorm2dImpl*>(&m) ||
+         dynamic_cast<const torch::nn::LayerNormImpl*>(&m) ||
+         dynamic_cast<const torch::nn::GroupNormImpl*>(&m) ||
+         dynamic_cast<const torch::nn::EmbeddingImpl*>(&m);
+}
+
+int64_t count(const std::vector<torch::Tensor>& ts) {
+  int64_t n = 0;
+  for (const auto& t : ts) n += t.numel();
+  return n;
+}
+
+}  // namespace
+
+ParamGroups split_param_groups(torch::nn::Module& model) {
+  ParamGroups g;
+  std::unordered_set<const void*> seen;
+  for (const auto& item : model.named_modules()) {
+    const torch::nn::Module& m = *item.value();
+    const bool no_decay_module = is_no_decay_module(m);
+    for (const auto& p : m.named_parameters(/*recurse=*/false)) {
+      if (!p.value().requires_grad() || !seen.insert(p.value().unsafeGetTensorImpl()).second)
+        continue;
+      const bool is_bias = p.key() == "bias" || (p.key().size() >= 5 &&
+                           p.key().compare(p.key().size() - 5, 5, "_bias") == 0);
+      (no_decay_module || is_bias || p.value().dim() < 2 ? g.no_decay : g.decay)
+          .push_back(p.value());
+    }
+  }
+  return g;
+}
+
+std::vector<std::string> optimizer_names() {
+  std::vector<std::string> names;
+  for (const auto& o : kOptimizers) names.emplace_back(o.name);
+  return names;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model,
+                                                        const OptimSettings& settings) {
+  for (const auto& o : kOptimizers) {
+    if (settings.name != o.name) continue;
+    auto g = split_param_groups(model);
+    spdlog::info("optimizer {}: {} tensors ({} weights) with weight decay {}, {} tensors ({} "
+                 "weights) without",
+                 o.name, g.decay.size(), count(g.decay), settings.weight_decay,
+                 g.no_decay.size(), count(g.no_decay));
+    return o.make(g, settings);
+  }
+  raise_at("optimizer", settings.name,
+           fmt::format("unknown optimizer; accepted: {}", fmt::join(optimizer_names(), ", ")));
+}
+
+void set_learning_rate(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+}
+
+}  // namespace knlp

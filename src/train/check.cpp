@@ -1,0 +1,86 @@
+// train/check.cpp - the dry run behind `make check`.
+//
+// Builds the configured model and optimizer on the CPU, takes one forward,
+// backward and optimizer step on a tiny random batch, and estimates the
+// memory a real run needs: weights, gradients and optimizer state exactly,
+// activations from the resident-memory growth of a forward at two batch sizes.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "optim/optim.h"
+#include "train/context.h"
+#include "util/check.h"
+
+namespace knlp {
+
+namespace {
+
+double resident_mib() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return static_cast<double>(resident) * 4096.0 / (1024.0 * 1024.0);
+}
+
+// Resident-memory growth of one forward (activations kept for backward), in MiB.
+double forward_growth_mib(Model& model, const Batch& batch) {
+  const double before = resident_mib();
+  auto out = model.forward(batch);
+  const double after = resident_mib();
+  out.loss.backward();
+  return after - before;
+}
+
+// Optimizer state tensors per weight after a step (2 for Adam, 1 for SGD momentum).
+double state_tensors_per_weight(torch::optim::Optimizer& opt, int64_t num_params) {
+  int64_t elements = 0;
+  for (const auto& group : opt.param_groups())
+    for (const auto& p : group.params()) {
+      auto it = opt.state().find(p.unsafeGetTensorImpl());
+      if (it == opt.state().end()) continue;
+      auto m = adam_moments(opt, p);
+      for (const auto& t : {m.exp_avg, m.exp_avg_sq, m.max_exp_avg_sq})
+        if (t.defined() && t.numel() > 0) elements += t.numel();
+      if (!m.exp_avg.defined()) elements += p.numel();  // momentum buffer
+    }
+  return num_params ? static_cast<double>(elements) / static_cast<double>(num_params) : 0.0;
+}
+
+}  // namespace
+
+void check_run(const Config& cfg) {
+  const RunSettings s = resolve(cfg);
+  const auto& trainer = trainer_for(s.model.name);
+  torch::manual_seed(s.train.seed);
+  auto small = trainer.dry_run(s, 2);
+  auto model = make_model(small.model);
+  model->train();
+  auto optimizer = make_optimizer(*model, s.optim);
+
+  optimizer->zero_grad();
+  auto out = model->forward(small.batch);
+  KNLP_CHECK(out.loss.defined() && std::isfinite(out.loss.item<double>()), s.model.name,
+             "loss of the random batch is not finite");
+  out.loss.backward();
+  optimizer->step();
+
+  const int64_t params = model->num_params();
+  const double state = state_tensors_per_weight(*optimizer, params);
+  const double mib = 1024.0 * 1024.0;
+  const double fixed = static_cast<double>(params) * 4 * (2 + state) / mib;  // weights + grads
+  optimizer->zero_grad();
+  const double g2 = forward_growth_mib(*model, trainer.dry_run(s, 2).batch);
+  const double g8 = forward_growth_mib(*model, trainer.dry_run(s, 8).batch);
+  const double per_sample = std::max(0.0, (g8 - g2) / 6.0);
+  const double activations = per_sample * static_cast<double>(s.train.batch_size);
+  spdlog::info("check {}: ok ({} parameters, loss of a random batch {:.4f})", run_name(s),
+               params, out.loss.item<double>());
+  spdlog::info("memory estimate at batch {}: weights+grads+optimizer state {:.1f} MiB "
+               "({:.1f} state tensors per weight), activations ~{:.1f} MiB, total ~{:.1f} MiB",
+               s.train.batch_size, fixed, state, activations, fixed + activations);
+}
+
+}  // namespace knlp

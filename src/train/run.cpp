@@ -1,0 +1,186 @@
+// train/run.cpp - set up a run directory, pick the trainer, record the outcome.
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+
+#include "train/context.h"
+#include "util/check.h"
+#include "util/fs.h"
+#include "util/log.h"
+
+#ifndef KNLP_SOURCE_DIR
+#define KNLP_SOURCE_DIR "."
+#endif
+#ifndef KNLP_PYTHON
+#define KNLP_PYTHON "python3"
+#endif
+
+namespace knlp {
+
+std::atomic<bool> stop_requested{false};
+
+namespace {
+
+void on_signal(int) { stop_requested = true; }
+
+// Output of a shell command's first line, or "" when it fails.
+std::string first_line_of(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[256];
+    if (std::fgets(buf, sizeof buf, p)) out = buf;
+    ::pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+std::string git_revision() {
+  auto rev = first_line_of(fmt::format("git -C '{}' describe --always --dirty --abbrev=12 2>/dev/null",
+                                       KNLP_SOURCE_DIR));
+  return rev.empty() ? "unknown" : rev;
+}
+
+std::string timestamp() {
+  std::time_t t = std::time(nullptr);
+  return fmt::format("{:%Y%m%d-%H%M%S}", fmt::localtime(t));
+}
+
+// The startup table of resolved settings, one aligned row each.
+void log_settings(const RunContext& ctx) {
+  const auto& s = ctx.settings;
+  const std::pair<const char*, std::string> rows[] = {
+      {"run", ctx.dir.string()},
+      {"model", s.model.name},
+      {"dataset", s.data.dataset},
+      {"optimizer", fmt::format("{} lr {} wd {}", s.optim.name, s.optim.lr, s.optim.weight_decay)},
+      {"pruning", s.prune.method == "none" ? "none"
+                                           : fmt::format("{} to {:.0f}%", s.prune.method,
+                                                         100 * s.prune.target_sparsity)},
+      {"epochs x batch", fmt::format("{} x {}", s.train.epochs, s.train.batch_size)},
+      {"seed", std::to_string(s.train.seed)},
+      {"device", fmt::format("{} ({} threads)", ctx.device.str(), torch::get_num_threads())},
+      {"config hash", ctx.config.hash()},
+  };
+  spdlog::info("+----------------+---------------------------------------------");
+  for (const auto& [k, v] : rows) spdlog::info("| {:<14} | {}", k, v);
+  spdlog::info("+----------------+---------------------------------------------");
+}
+
+void plot_curves(const std::filesystem::path& dir) {
+  const char* py = std::getenv("KNLP_PYTHON");
+  auto cmd = fmt::format("'{}' '{}/scripts/plot_curves.py' '{}' >/dev/null 2>&1",
+                         py ? py : KNLP_PYTHON, KNLP_SOURCE_DIR, dir.string());
+  if (std::system(cmd.c_str()) != 0)
+    spdlog::warn("could not draw {}/curves.png (is matplotlib in the knlp venv?)", dir.string());
+}
+
+// Which trainer runs each model: epoch-based classifiers, iteration-based LMs.
+const TrainerEntry kTrainers[] = {
+    {"lenet5", train_classifier, classifier_dry_run},
+};
+
+}  // namespace
+
+const TrainerEntry& trainer_for(const std::string& model) {
+  for (const auto& t : kTrainers)
+    if (model == t.model) return t;
+  raise_at("model", model, "no trainer for this model");
+}
+
+double peak_rss_mib() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+torch::Device pick_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+  torch::Device d(name);
+  KNLP_CHECK_INPUT(!d.is_cuda() || torch::cuda::is_available(), "CONFIG_DEVICE",
+                   "'{}' asked for, but LibTorch sees no CUDA GPU; accepted here: cpu, auto",
+                   name);
+  return d;
+}
+
+std::string run_name(const RunSettings& s) {
+  std::string name = s.model.name + "_" + s.optim.name + "_" + s.prune.method;
+  if (s.prune.method != "none")
+    name += fmt::format("_{}", static_cast<int>(s.prune.target_sparsity * 100 + 0.5));
+  return name;
+}
+
+std::string read_status(const std::filesystem::path& run_dir) {
+  auto path = run_dir / "status";
+  if (!std::filesystem::exists(path)) return "";
+  auto s = read_file(path);
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+void RunContext::write_status(const std::string& status) const {
+  write_file_atomic(dir / "status", status + "\n");
+}
+
+void RunContext::write_metrics() const { write_file_atomic(dir / "metrics.json", metrics.dump(1)); }
+
+RunResult run_training(const Config& cfg_in, const RunOptions& options) {
+  RunContext ctx;
+  ctx.config = options.resume ? Config::load(options.run_dir / "config") : cfg_in;
+  ctx.settings = resolve(ctx.config);
+  ctx.progress = options.progress;
+  ctx.stop_after_steps = options.stop_after_steps;
+  const auto& t = ctx.settings.train;
+  init_logging(t.log_level);
+  if (t.threads > 0) torch::set_num_threads(static_cast<int>(t.threads));
+  ctx.device = pick_device(t.device);
+  const auto& trainer = trainer_for(ctx.settings.model.name);
+
+  ctx.dir = options.run_dir.empty()
+                ? t.output_dir / fmt::format("{}-{}", run_name(ctx.settings), timestamp())
+                : options.run_dir;
+  if (options.resume) {
+    KNLP_CHECK_INPUT(read_status(ctx.dir) != "done", ctx.dir.string(),
+                     "this run is done; nothing to resume");
+  } else {
+    KNLP_CHECK_INPUT(!std::filesystem::exists(ctx.dir / "status"), ctx.dir.string(),
+                     "already holds a run; resume it with --resume or choose another folder");
+  }
+  std::filesystem::create_directories(ctx.dir);
+  write_file_atomic(ctx.dir / "config", ctx.config.text());
+  write_file_atomic(ctx.dir / "config.hash", ctx.config.hash() + "\n");
+  write_file_atomic(ctx.dir / "git-revision", git_revision() + "\n");
+  ctx.write_status("running");
+  log_to_file(ctx.dir / "log.txt");
+  log_settings(ctx);
+
+  stop_requested = false;
+  auto old_int = std::signal(SIGINT, on_signal);
+  auto old_term = std::signal(SIGTERM, on_signal);
+  RunResult result;
+  try {
+    result = trainer.train(ctx);
+  } catch (const std::exception& e) {
+    std::signal(SIGINT, old_int);
+    std::signal(SIGTERM, old_term);
+    const auto* err = dynamic_cast<const Error*>(&e);
+    std::string why = err ? err->line() : e.what();
+    ctx.write_status("failed: " + why.substr(0, why.find('\n')));
+    close_log_file();
+    throw;
+  }
+  std::signal(SIGINT, old_int);
+  std::signal(SIGTERM, old_term);
+  result.dir = ctx.dir;
+  ctx.write_status(result.status);
+  if (options.plot) plot_curves(ctx.dir);
+  close_log_file();
+  return result;
+}
+
+}  // namespace knlp

@@ -1,0 +1,52 @@
+// train/train.h - one training run, from a .config to a results directory.
+//
+// A run directory is self-contained: the .config it ran (config) and its
+// hash, the git revision, metrics.json, log.txt, checkpoints (last, best),
+// a status file (running / done / failed: <reason>) and curves.png.
+// Only rank 0 writes any of it; nothing here assumes a single process.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+
+#include "config/config.h"
+
+namespace knlp {
+
+struct RunOptions {
+  std::filesystem::path run_dir;  // where to write; empty = <OUTPUT_DIR>/<name>-<timestamp>
+  bool resume = false;            // continue run_dir from its newest complete checkpoint
+  bool progress = true;           // draw the progress bar (still only on a TTY)
+  bool plot = true;               // draw curves.png with scripts/plot_curves.py at the end
+  int64_t stop_after_steps = 0;   // checkpoint and stop as if interrupted after N steps (0: no)
+};
+
+struct RunResult {
+  std::filesystem::path dir;
+  std::string status;  // done | failed: <reason>
+  double best_metric = 0, final_metric = 0;
+};
+
+// Trains the run cfg describes (or resumes options.run_dir, reading the .config
+// saved there). Interrupted by SIGINT/SIGTERM it checkpoints, writes status
+// "failed: interrupted ..." and returns. Throws Error on bad input.
+RunResult run_training(const Config& cfg, const RunOptions& options);
+
+// The run's name from what it trains: "lenet5_adamw_none", "lenet5_sgd_magnitude_70".
+// Plan, run and continue of the test matrix all name runs with it.
+std::string run_name(const RunSettings& settings);
+
+// The dry run of `make check`: validates cfg, builds its model and optimizer,
+// takes one forward, backward and optimizer step on a tiny random CPU batch and
+// logs the parameter count and a training-memory estimate. Throws on failure.
+void check_run(const Config& cfg);
+
+// "auto" -> cuda when LibTorch sees a GPU, else cpu; "cpu", "cuda", "cuda:N" as given.
+torch::Device pick_device(const std::string& name);
+
+// Status file contents of a run directory ("" when there is none).
+std::string read_status(const std::filesystem::path& run_dir);
+
+}  // namespace knlp

@@ -1,0 +1,65 @@
+#include "fixtures.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "data/data.h"
+
+namespace knlp::test {
+
+std::filesystem::path temp_dir(const std::string& tag) {
+  auto dir = std::filesystem::temp_directory_path() /
+             fmt::format("knlp-test-{}-{}", tag, ::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+static void write_split(const std::filesystem::path& dir, const std::string& prefix, int64_t n,
+                        uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto labels = torch::randint(0, 10, {n}, gen, torch::kLong);
+  auto images = torch::randint(0, 60, {n, 28, 28}, gen, torch::kLong);
+  auto lab = labels.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t k = lab[i], r = 2 + 6 * (k / 4), c = 2 + 6 * (k % 4);
+    images[i].narrow(0, r, 6).narrow(1, c, 6).fill_(250);
+  }
+  write_idx(dir / (prefix + "-images-idx3-ubyte.gz"), images.to(torch::kUInt8));
+  write_idx(dir / (prefix + "-labels-idx1-ubyte.gz"), labels.to(torch::kUInt8));
+}
+
+void write_tiny_mnist(const std::filesystem::path& dir, int64_t n_train, int64_t n_test,
+                      const std::string& name) {
+  std::filesystem::create_directories(dir / name);
+  write_split(dir / name, "train", n_train, 1);
+  write_split(dir / name, "t10k", n_test, 2);
+}
+
+Config tiny_lenet5_config(const std::filesystem::path& data_dir,
+                          const std::filesystem::path& out_dir, int epochs) {
+  return Config::parse(fmt::format(R"(CONFIG_NUM_EPOCHS={}
+CONFIG_BATCH_SIZE=32
+CONFIG_LEARNING_RATE="0.003"
+CONFIG_SEED=7
+CONFIG_DEVICE="cpu"
+CONFIG_TRAIN_THREADS=1
+CONFIG_DATA_DIR="{}"
+CONFIG_OUTPUT_DIR="{}"
+CONFIG_CHECKPOINT_INTERVAL=0
+CONFIG_LOG_LEVEL="warn"
+CONFIG_MODEL_SELECT_LENET5=y
+CONFIG_MODEL="lenet5"
+CONFIG_LENET5_DATASET="mnist"
+CONFIG_OPTIMIZER_SELECT_ADAMW=y
+CONFIG_OPTIMIZER="adamw"
+CONFIG_ADAMW_BETA1="0.9"
+CONFIG_ADAMW_BETA2="0.999"
+CONFIG_ADAMW_EPSILON="1e-8"
+CONFIG_ADAMW_WEIGHT_DECAY="0.0001"
+)",
+                                   epochs, data_dir.string(), out_dir.string()),
+                       "tiny.config");
+}
+
+}  // namespace knlp::test

@@ -1,0 +1,26 @@
+// tests/fixtures.h - tiny data sets and configs that tests write for themselves.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+
+#include "config/config.h"
+
+namespace knlp::test {
+
+// A fresh empty folder under the system temp dir, removed by the caller's choice.
+std::filesystem::path temp_dir(const std::string& tag);
+
+// Writes MNIST-format idx files (gzipped) into dir/<name>: n_train/n_test 28x28
+// images whose class k is a bright 6x6 square at a position set by k, plus noise,
+// so a small network can learn it in a few steps.
+void write_tiny_mnist(const std::filesystem::path& dir, int64_t n_train, int64_t n_test,
+                      const std::string& name = "mnist");
+
+// The .config of a LeNet-5 run on the tiny MNIST in data_dir, results in out_dir.
+Config tiny_lenet5_config(const std::filesystem::path& data_dir,
+                          const std::filesystem::path& out_dir, int epochs);
+
+}  // namespace knlp::test
