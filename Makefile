@@ -3,7 +3,8 @@
 #   make defconfig-lenet5 && make     train LeNet-5 on Fashion-MNIST
 #   make test                         build and run the test suite
 #
-# Command-line overrides (as the kernel allows): EPOCHS=, SEED=, DEVICE=, V=1.
+# Command-line overrides (as the kernel allows): EPOCHS=, SEED=, DEVICE=, V=1,
+# JOBS=N (parallel compile jobs; each torch file needs about 1.5 GiB).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -53,7 +54,7 @@ build: $(DEPS_STAMP) $(BUILD)/include/generated/autoconf.h
 		cmake -S . -B $(BUILD) -G Ninja -DKNLP_PYTHON=$(PY) >$(BUILD)/cmake.log 2>&1 || \
 			{ cat $(BUILD)/cmake.log; exit 1; }; \
 	fi
-	$(Q)cmake --build $(BUILD) $(BUILD_VERBOSE) -- $(if $(V),,--quiet)
+	$(Q)cmake --build $(BUILD) $(BUILD_VERBOSE) $(if $(JOBS),-j $(JOBS)) -- $(if $(V),,--quiet)
 
 $(BUILD)/include/generated/autoconf.h: $(wildcard $(KCONFIG_CONFIG)) $(wildcard Kconfig*) | $(DEPS_STAMP)
 	$(Q)echo "  GEN     $@"

@@ -171,10 +171,10 @@ def cmd_dead_symbols(src_dir):
             if f.endswith((".cpp", ".h")):
                 text = open(os.path.join(root, f)).read()
                 # symbol names as arguments: get_int("X"), {"adamw", "ADAMW_BETA1", ...}
-                read |= set(re.findall(r'[({,]\s*"(?:CONFIG_)?([A-Z][A-Z0-9_]+)"', text))
+                read |= set(re.findall(r'[({,]\s*"(?:CONFIG_)?([A-Z][A-Z0-9_]*[A-Z0-9])"', text))
     for extra in ("CMakeLists.txt",):
         if os.path.exists(extra):
-            read |= set(re.findall(r'CONFIG_([A-Z0-9_]+)', open(extra).read()))
+            read |= set(re.findall(r'(?<![A-Z_])CONFIG_([A-Z0-9_]+)', open(extra).read()))
     feeds = used_in_kconfig(kconf)
     dead = sorted(n for n in declared if n not in read and n not in feeds)
     unknown = sorted(n for n in read - declared if not n.startswith(("KNLP_", "SIG")))
