@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "fixtures.h"
+#include "optim/optim.h"
+#include "train/context.h"
 #include "train/train.h"
 #include "util/check.h"
 #include "util/fs.h"
@@ -97,4 +99,52 @@ TEST_F(TinyRun, ACheckpointFromAnotherConfigIsRefused) {
   } catch (const knlp::Error& e) {
     EXPECT_NE(e.line().find("checkpoint from another config"), std::string::npos) << e.line();
   }
+}
+
+TEST(Checkpoint, RoundTripsModelOptimizerAndPosition) {
+  auto dir = knlp::test::temp_dir("ckpt");
+  knlp::RunContext ctx;
+  ctx.config = knlp::Config::parse("CONFIG_NUM_EPOCHS=3\n", "c.config");
+  ctx.dir = dir;
+  ctx.metrics = {{"eval", {1, 2, 3}}};
+  knlp::ModelSettings ms;
+  torch::manual_seed(1);
+  auto model = knlp::make_model(ms);
+  knlp::OptimSettings os;
+  auto opt = knlp::make_optimizer(*model, os);
+  knlp::Batch b{torch::randn({4, 1, 32, 32}), torch::tensor({0, 1, 2, 3})};
+  for (int i = 0; i < 2; ++i) {  // some Adam state to save
+    opt->zero_grad();
+    model->forward(b).loss.backward();
+    opt->step();
+  }
+  auto pruner = knlp::make_pruner({}, {}, 1);
+  knlp::TrainPosition pos;
+  pos.step = 2, pos.epoch = 1, pos.batch = 5, pos.extra = {{"best", 12.5}};
+  knlp::save_checkpoint(ctx, *model, *opt, *pruner, pos, /*is_best=*/true);
+  ASSERT_TRUE(std::filesystem::exists(dir / "last" / "DONE"));
+  ASSERT_TRUE(std::filesystem::exists(dir / "best" / "DONE"));
+
+  torch::manual_seed(2);  // different initial weights
+  auto model2 = knlp::make_model(ms);
+  auto opt2 = knlp::make_optimizer(*model2, os);
+  knlp::RunContext ctx2 = ctx;
+  ctx2.metrics = nullptr;
+  auto got = knlp::load_checkpoint(ctx2, *model2, *opt2, *pruner);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->step, 2);
+  EXPECT_EQ(got->batch, 5);
+  EXPECT_EQ(got->extra["best"], 12.5);
+  EXPECT_EQ(ctx2.metrics, ctx.metrics);
+  auto p1 = model->named_parameters(), p2 = model2->named_parameters();
+  for (const auto& p : p1) EXPECT_TRUE(torch::equal(p.value(), p2[p.key()])) << p.key();
+  for (const auto& p : p1) {
+    auto a = knlp::adam_moments(*opt, p.value()), c = knlp::adam_moments(*opt2, p2[p.key()]);
+    EXPECT_TRUE(torch::equal(a.exp_avg, c.exp_avg)) << p.key();
+    EXPECT_TRUE(torch::equal(a.exp_avg_sq, c.exp_avg_sq)) << p.key();
+  }
+  // A checkpoint without its DONE marker does not count.
+  std::filesystem::remove(dir / "last" / "DONE");
+  EXPECT_FALSE(knlp::load_checkpoint(ctx2, *model2, *opt2, *pruner).has_value());
+  std::filesystem::remove_all(dir);
 }
