@@ -13,7 +13,7 @@ KNLP_VENV=${KNLP_VENV:-$HOME/.cache/knlp/venv}
 TORCH_VERSION=${TORCH_VERSION:-2.11.0}
 PY_PACKAGES=("torch==$TORCH_VERSION" "kconfiglib==14.1.0" "matplotlib" "numpy" "safetensors")
 DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3-venv
-	nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev
+	nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev libicu-dev
 	dataset-fashion-mnist bible-kjv-text linux-doc-6.1)
 
 say() { printf '  %-7s %s\n' "$1" "$2"; }

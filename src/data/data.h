@@ -1,4 +1,5 @@
-// data/data.h - datasets as tensors: idx (MNIST, Fashion-MNIST) image sets.
+// data/data.h - datasets as tensors: idx (MNIST, Fashion-MNIST) image sets;
+// tokenizers (GPT-2 byte-level BPE, bytes).
 //
 // An image set is loaded whole into memory as normalised float tensors; the
 // trainer draws batches from it by index. A missing, truncated or foreign
@@ -7,8 +8,12 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "config/config.h"  // DataSettings
 
@@ -50,5 +55,28 @@ ImageShape image_shape(const DataSettings& settings);
 
 // Random 4-pixel-padded crop and horizontal flip of a batch, drawn from gen.
 torch::Tensor augment_batch(const torch::Tensor& images, torch::Generator& gen);
+
+// ---------------------------------------------------------------------------
+// Tokenizers (docs/data.md). decode(encode(s)) == s for every byte string s,
+// valid UTF-8 or not. encode() and decode() are safe to call from several threads.
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  // Token ids of text. gpt2: the literal "<|endoftext|>" becomes eot(), as
+  // tiktoken's encode(allowed_special={"<|endoftext|>"}) does; byte: one id per byte.
+  virtual std::vector<int32_t> encode(std::string_view text) const = 0;
+  // The exact bytes of ids; throws Error (exit 2) for an id outside 0..vocab_size()-1.
+  virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
+  virtual int64_t vocab_size() const = 0;  // 50257 for gpt2, 256 for byte
+  virtual int32_t eot() const = 0;         // 50256 for gpt2; 0 (the NUL byte) for byte
+  virtual std::string name() const = 0;    // "gpt2" | "byte"
+};
+
+// Builds the tokenizer by name ("gpt2" reads encoder.json + vocab.bpe from vocab_dir;
+// "byte" needs no files). Throws Error (exit 2) naming the file and what is wrong
+// when a vocab file is missing or does not parse, or listing the names for an unknown one.
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name,
+                                          const std::filesystem::path& vocab_dir);
 
 }  // namespace knlp
