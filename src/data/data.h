@@ -1,5 +1,5 @@
 // data/data.h - datasets as tensors: idx (MNIST, Fashion-MNIST) image sets;
-// tokenizers (GPT-2 byte-level BPE, bytes).
+// tokenizers (GPT-2 byte-level BPE, bytes) and text -> train.bin / val.bin.
 //
 // An image set is loaded whole into memory as normalised float tensors; the
 // trainer draws batches from it by index. A missing, truncated or foreign
@@ -78,5 +78,36 @@ class Tokenizer {
 // when a vocab file is missing or does not parse, or listing the names for an unknown one.
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name,
                                           const std::filesystem::path& vocab_dir);
+
+// What `knlp data prepare` reads and how it splits it.
+struct PrepareOptions {
+  std::vector<std::filesystem::path> sources;  // files, folders (walked), *.jsonl[.gz]
+  std::filesystem::path out_dir;               // gets train.bin, val.bin, manifest.json
+  double val_fraction = 0.1;                   // share of documents in val, 0 < f < 1
+  std::string jsonl_field = "text";            // the field of a JSONL line that is the text
+  std::vector<std::string> extensions;         // walk keeps only these ("rst"); empty = all
+  bool progress = true;                        // progress bar (drawn only on a terminal)
+};
+
+struct SplitCounts {
+  int64_t documents = 0;
+  int64_t tokens = 0;  // eot separators included
+  int64_t bytes = 0;   // text bytes of the documents
+};
+
+struct PrepareResult {
+  SplitCounts train, val;
+  int64_t files = 0;           // input files read
+  int64_t skipped_empty = 0;   // empty documents, left out
+  int64_t skipped_binary = 0;  // walked files holding a NUL byte, left out
+  double seconds = 0;
+};
+
+// Tokenizes every document of opts.sources (a file, or a JSONL line), sends each
+// whole document to train or val by a hash of its bytes, and writes each split as
+// uint16 little-endian ids, every document followed by eot (nanoGPT's format),
+// plus manifest.json; each file atomically. Throws Error (exit 2) for a missing
+// source, a bad JSONL line, a vocab too large for uint16 or an empty split.
+PrepareResult prepare_text_data(const PrepareOptions& opts, const Tokenizer& tokenizer);
 
 }  // namespace knlp
