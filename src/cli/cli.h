@@ -40,5 +40,6 @@ std::unique_ptr<Tokenizer> tokenizer_from(const TokenizerOptions& opts);
 Action add_run(CLI::App& app);
 Action add_check(CLI::App& app);
 Action add_data(CLI::App& app);
+Action add_tokenize(CLI::App& app);
 
 }  // namespace knlp

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
       {"run", add_run},
       {"check", add_check},
       {"data", add_data},
+      {"tokenize", add_tokenize},
   };
   std::vector<std::pair<CLI::App*, Action>> actions;
   for (const auto& [name, add] : subcommands) {
