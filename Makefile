@@ -110,6 +110,30 @@ list-defconfigs:
 	$(Q)for f in defconfigs/*; do printf '  %-36s %s\n' "defconfig-$$(basename $$f)" "$$(head -1 $$f | sed 's/^# *//')"; done
 
 # ---------------------------------------------------------------------------
+# Text data (docs/data.md)
+
+# The Linux kernel's documentation (Debian linux-doc-6.1): ~24 MB of English
+# reStructuredText, gzipped, one document per file.
+KERNEL_DOCS ?= /usr/share/doc/linux-doc-6.1/Documentation
+# The GPT-2 vocabulary: $$KNLP_VOCAB_DIR, else ../shared/data/gpt2 (beside a
+# development checkout), else data/gpt2.
+VOCAB_DIR ?= $(or $(KNLP_VOCAB_DIR),$(patsubst %/encoder.json,%,$(firstword \
+	$(wildcard ../shared/data/gpt2/encoder.json data/gpt2/encoder.json))))
+
+.PHONY: data-kernel-docs
+data-kernel-docs: build
+	$(Q)if [ ! -d $(KERNEL_DOCS) ]; then \
+		echo "knlp: error: $(KERNEL_DOCS): no such folder" >&2; \
+		echo "hint: apt-get install linux-doc-6.1, or make data-kernel-docs KERNEL_DOCS=<folder>" >&2; \
+		exit 2; fi
+	$(Q)if [ -z "$(VOCAB_DIR)" ]; then \
+		echo "knlp: error: data/gpt2/encoder.json: no GPT-2 vocabulary (nor in ../shared/data/gpt2 or \$$KNLP_VOCAB_DIR)" >&2; \
+		echo "hint: mkdir -p data/gpt2 && cd data/gpt2 && for f in encoder.json vocab.bpe; do curl -fLO https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/\$$f; done" >&2; \
+		exit 2; fi
+	$(Q)$(KNLP) data prepare $(KERNEL_DOCS) --ext rst --out data/kernel-docs \
+		--tokenizer gpt2 --vocab-dir $(VOCAB_DIR)
+
+# ---------------------------------------------------------------------------
 # Tests, lint, benchmarks
 
 .PHONY: test lint bench
@@ -152,6 +176,9 @@ help:
 	@echo "  check             - dry run: validate .config, build the model, one step on a tiny batch"
 	@echo "  build             - only build"
 	@echo "  deps              - install Debian packages and the venv ($(KNLP_VENV))"
+	@echo ""
+	@echo "Data:"
+	@echo "  data-kernel-docs  - data/kernel-docs/{train,val}.bin: the kernel's documentation, GPT-2 BPE"
 	@echo ""
 	@echo "Testing:"
 	@echo "  test              - unit, reference and CLI tests (ctest)"

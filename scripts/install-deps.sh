@@ -5,15 +5,16 @@
 #   1. Debian packages (compiler libraries, GoogleTest, datasets).
 #   2. A Python virtual environment outside the work tree, shared by every
 #      clone: $KNLP_VENV (default ~/.cache/knlp/venv) with torch (LibTorch
-#      comes from its wheel), kconfiglib and matplotlib.
+#      comes from its wheel), kconfiglib, matplotlib and regex (the
+#      reference GPT-2 tokenizer in tests/).
 # When not root, it prints the exact command to run instead of failing.
 set -euo pipefail
 
 KNLP_VENV=${KNLP_VENV:-$HOME/.cache/knlp/venv}
 TORCH_VERSION=${TORCH_VERSION:-2.11.0}
-PY_PACKAGES=("torch==$TORCH_VERSION" "kconfiglib==14.1.0" "matplotlib" "numpy" "safetensors")
+PY_PACKAGES=("torch==$TORCH_VERSION" "kconfiglib==14.1.0" "matplotlib" "numpy" "safetensors" "regex")
 DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3-venv
-	nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev
+	nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev libicu-dev
 	dataset-fashion-mnist bible-kjv-text linux-doc-6.1)
 
 say() { printf '  %-7s %s\n' "$1" "$2"; }
@@ -48,7 +49,7 @@ venv_ok() {
 	[ -x "$KNLP_VENV/bin/python" ] &&
 		"$KNLP_VENV/bin/python" - "$TORCH_VERSION" <<'PY' 2>/dev/null
 import sys, importlib
-import torch, kconfiglib, matplotlib, numpy, safetensors  # noqa: F401
+import torch, kconfiglib, matplotlib, numpy, safetensors, regex  # noqa: F401
 sys.exit(0 if torch.__version__.split("+")[0] == sys.argv[1] else 1)
 PY
 }

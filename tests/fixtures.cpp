@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "data/data.h"
 
 namespace knlp::test {
@@ -60,6 +62,13 @@ CONFIG_ADAMW_WEIGHT_DECAY="0.0001"
 )",
                                    epochs, data_dir.string(), out_dir.string()),
                        "tiny.config");
+}
+
+std::filesystem::path shared_gpt2_vocab() {
+  const char* src = std::getenv("KNLP_SOURCE_DIR");
+  if (!src) return {};
+  auto dir = std::filesystem::path(src) / ".." / "shared" / "data" / "gpt2";
+  return std::filesystem::exists(dir / "encoder.json") ? dir : std::filesystem::path();
 }
 
 }  // namespace knlp::test

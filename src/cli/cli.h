@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,22 @@ void add_config_options(CLI::App& cmd, ConfigOptions& opts);
 class Config;
 Config load_config(const ConfigOptions& opts);
 
+// Options of the subcommands that tokenize: --config (read when it exists or is
+// given), --tokenizer and --vocab-dir, which override it.
+struct TokenizerOptions {
+  std::string config = ".config";
+  bool config_given = false;
+  std::string name, vocab_dir;  // empty: from the .config, KNLP_VOCAB_DIR or the default
+};
+void add_tokenizer_options(CLI::App& cmd, TokenizerOptions& opts);
+
+// The tokenizer the options, the .config and the environment name, built.
+class Tokenizer;
+std::unique_ptr<Tokenizer> tokenizer_from(const TokenizerOptions& opts);
+
 Action add_run(CLI::App& app);
 Action add_check(CLI::App& app);
+Action add_data(CLI::App& app);
+Action add_tokenize(CLI::App& app);
 
 }  // namespace knlp

@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   const std::pair<const char*, Action (*)(CLI::App&)> subcommands[] = {
       {"run", add_run},
       {"check", add_check},
+      {"data", add_data},
+      {"tokenize", add_tokenize},
   };
   std::vector<std::pair<CLI::App*, Action>> actions;
   for (const auto& [name, add] : subcommands) {

@@ -86,6 +86,12 @@ struct DataSettings {
   bool augment = false;                   // random crop + flip (CIFAR-style)
 };
 
+// Turns text into token ids (data/data.h make_tokenizer; docs/data.md).
+struct TokenizerSettings {
+  std::string name = "gpt2";                      // gpt2 | byte
+  std::filesystem::path vocab_dir = "data/gpt2";  // encoder.json + vocab.bpe (gpt2 only)
+};
+
 struct ModelSettings {
   std::string name = "lenet5";  // lenet5 | resnet18 | resnet50 | gpt2
   int64_t num_classes = 10;
@@ -127,10 +133,15 @@ struct RunSettings {
   OptimSettings optim;
   PruneSettings prune;
   TrainSettings train;
+  TokenizerSettings tokenizer;
 };
 
 // Resolves a .config into the settings of one run; throws Error (exit 2) naming the
 // symbol when a value is inconsistent (a float that does not parse, no model chosen).
 RunSettings resolve(const Config& cfg);
+
+// The tokenizer of a .config (GPT2_TOKENIZER, GPT2_VOCAB_DIR; the defaults above where
+// absent); a non-empty KNLP_VOCAB_DIR in the environment overrides GPT2_VOCAB_DIR.
+TokenizerSettings resolve_tokenizer(const Config& cfg);
 
 }  // namespace knlp

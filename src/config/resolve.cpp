@@ -99,6 +99,7 @@ RunSettings resolve(const Config& cfg) {
   s.data.dir = cfg.get_string("DATA_DIR");
   s.optim = resolve_optim(cfg);
   s.train = resolve_train(cfg);
+  s.tokenizer = resolve_tokenizer(cfg);
   return s;
 }
 

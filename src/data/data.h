@@ -1,4 +1,5 @@
-// data/data.h - datasets as tensors: idx (MNIST, Fashion-MNIST) image sets.
+// data/data.h - datasets as tensors: idx (MNIST, Fashion-MNIST) image sets;
+// tokenizers (GPT-2 byte-level BPE, bytes) and text -> train.bin / val.bin.
 //
 // An image set is loaded whole into memory as normalised float tensors; the
 // trainer draws batches from it by index. A missing, truncated or foreign
@@ -7,8 +8,12 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "config/config.h"  // DataSettings
 
@@ -50,5 +55,59 @@ ImageShape image_shape(const DataSettings& settings);
 
 // Random 4-pixel-padded crop and horizontal flip of a batch, drawn from gen.
 torch::Tensor augment_batch(const torch::Tensor& images, torch::Generator& gen);
+
+// ---------------------------------------------------------------------------
+// Tokenizers (docs/data.md). decode(encode(s)) == s for every byte string s,
+// valid UTF-8 or not. encode() and decode() are safe to call from several threads.
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  // Token ids of text. gpt2: the literal "<|endoftext|>" becomes eot(), as
+  // tiktoken's encode(allowed_special={"<|endoftext|>"}) does; byte: one id per byte.
+  virtual std::vector<int32_t> encode(std::string_view text) const = 0;
+  // The exact bytes of ids; throws Error (exit 2) for an id outside 0..vocab_size()-1.
+  virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
+  virtual int64_t vocab_size() const = 0;  // 50257 for gpt2, 256 for byte
+  virtual int32_t eot() const = 0;         // 50256 for gpt2; 0 (the NUL byte) for byte
+  virtual std::string name() const = 0;    // "gpt2" | "byte"
+};
+
+// Builds the tokenizer by name ("gpt2" reads encoder.json + vocab.bpe from vocab_dir;
+// "byte" needs no files). Throws Error (exit 2) naming the file and what is wrong
+// when a vocab file is missing or does not parse, or listing the names for an unknown one.
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name,
+                                          const std::filesystem::path& vocab_dir);
+
+// What `knlp data prepare` reads and how it splits it.
+struct PrepareOptions {
+  std::vector<std::filesystem::path> sources;  // files, folders (walked), *.jsonl[.gz]
+  std::filesystem::path out_dir;               // gets train.bin, val.bin, manifest.json
+  double val_fraction = 0.1;                   // share of documents in val, 0 < f < 1
+  std::string jsonl_field = "text";            // the field of a JSONL line that is the text
+  std::vector<std::string> extensions;         // walk keeps only these ("rst"); empty = all
+  bool progress = true;                        // progress bar (drawn only on a terminal)
+};
+
+struct SplitCounts {
+  int64_t documents = 0;
+  int64_t tokens = 0;  // eot separators included
+  int64_t bytes = 0;   // text bytes of the documents
+};
+
+struct PrepareResult {
+  SplitCounts train, val;
+  int64_t files = 0;           // input files read
+  int64_t skipped_empty = 0;   // empty documents, left out
+  int64_t skipped_binary = 0;  // walked files holding a NUL byte, left out
+  double seconds = 0;
+};
+
+// Tokenizes every document of opts.sources (a file, or a JSONL line), sends each
+// whole document to train or val by a hash of its bytes, and writes each split as
+// uint16 little-endian ids, every document followed by eot (nanoGPT's format),
+// plus manifest.json; each file atomically. Throws Error (exit 2) for a missing
+// source, a bad JSONL line, a vocab too large for uint16 or an empty split.
+PrepareResult prepare_text_data(const PrepareOptions& opts, const Tokenizer& tokenizer);
 
 }  // namespace knlp

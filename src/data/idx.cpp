@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "data/data.h"
+#include "data/gzfile.h"  // read_maybe_gzipped
 #include "util/check.h"
 
 namespace knlp {
@@ -14,23 +15,6 @@ namespace knlp {
 namespace {
 
 constexpr uint8_t kUnsignedByte = 0x08;
-
-std::string read_maybe_gzipped(const std::filesystem::path& path) {
-  KNLP_CHECK_INPUT(std::filesystem::exists(path), path.string(), "no such file");
-  gzFile f = gzopen(path.c_str(), "rb");  // zlib reads raw files transparently
-  KNLP_CHECK_INPUT(f != nullptr, path.string(), "cannot open: {}", std::strerror(errno));
-  std::string out;
-  char buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  int err = 0;
-  const char* msg = gzerror(f, &err);
-  std::string why = err < 0 && err != Z_BUF_ERROR ? msg : "";
-  gzclose(f);
-  KNLP_CHECK_INPUT(n == 0 && why.empty(), path.string(), "corrupt gzip data: {}",
-                   why.empty() ? "unexpected end of file" : why);
-  return out;
-}
 
 uint32_t big_endian32(const unsigned char* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
