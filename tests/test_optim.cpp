@@ -1,11 +1,19 @@
 // The Adam family (AdamWAdv, AdamWSpam, AdamWPrune): updates worked out by
-// hand on a few values, SPAM on scripted gradients, state round trips.
+// hand on a few values, SPAM on scripted gradients, state round trips, and
+// how the optimizer symbols resolve.
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <sstream>
 
+#include "config/config.h"
+#include "fixtures.h"
 #include "optim/optim.h"
+#include "train/train.h"
+#include "util/check.h"
+#include "util/fs.h"
 
 namespace {
 
@@ -302,4 +310,203 @@ TEST(AdamWSpam, StateSurvivesASaveLoadRoundTripBitForBit) {
   }
   EXPECT_TRUE(torch::equal(a[0], b[0]));
   EXPECT_TRUE(torch::equal(a[1], b[1]));
+}
+
+// ---------------------------------------------------------------------------
+// From .config symbols to a built optimizer.
+
+namespace {
+
+knlp::Config base_config() {
+  return knlp::test::tiny_lenet5_config("/nonexistent", "/nonexistent", 1);
+}
+
+void set_all(knlp::Config& cfg, std::initializer_list<const char*> lines) {
+  for (const char* l : lines) cfg.set(l);
+}
+
+void set_adv(knlp::Config& cfg) {
+  set_all(cfg, {"ADV_USE_AMSGRAD=y", "ADV_WEIGHT_DECAY=0.01", "ADV_USE_COSINE_ANNEALING=y",
+                "ADV_COSINE_ETA_MIN=1e-6", "ADV_GRAD_CLIP_NORM=1.0"});
+}
+
+void set_spam(knlp::Config& cfg) {
+  set_all(cfg, {"SPAM_THETA=50.0", "SPAM_ENABLE_CLIP=y", "SPAM_SPIKE_THRESHOLD=2.0",
+                "SPAM_PERIODIC_RESET=y", "SPAM_INTERVAL=1000", "SPAM_WARMUP=y",
+                "SPAM_WARMUP_STEPS=100"});
+}
+
+knlp::Config adamwprune_config(const char* base) {
+  auto cfg = base_config();
+  set_all(cfg, {"OPTIMIZER=adamwprune", "ADAMWPRUNE_BETA1=0.9", "ADAMWPRUNE_BETA2=0.95",
+                "ADAMWPRUNE_WEIGHT_DECAY=0.05", "ADAMWPRUNE_AMSGRAD=y"});
+  cfg.set(std::string("ADAMWPRUNE_BASE_OPTIMIZER_NAME=") + base);
+  set_adv(cfg);
+  set_spam(cfg);
+  return cfg;
+}
+
+std::string error_of(const knlp::Config& cfg) {
+  try {
+    knlp::resolve(cfg);
+  } catch (const knlp::Error& e) {
+    return e.line();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(OptimConfig, AdamWAdvBringsAmsgradCosineAndClip) {
+  auto cfg = base_config();
+  cfg.set("OPTIMIZER=adamwadv");
+  set_adv(cfg);
+  cfg.set("ADV_WEIGHT_DECAY=0.02");
+  auto s = knlp::resolve(cfg);
+  EXPECT_TRUE(s.optim.amsgrad);
+  EXPECT_TRUE(s.optim.decoupled_decay);
+  EXPECT_DOUBLE_EQ(s.optim.weight_decay, 0.02);
+  EXPECT_FALSE(s.optim.spam.enabled);
+  EXPECT_EQ(s.train.lr_schedule, "cosine");
+  EXPECT_DOUBLE_EQ(s.train.lr_min, 1e-6);
+  EXPECT_DOUBLE_EQ(s.train.grad_clip, 1.0);
+  cfg.set("ADV_USE_COSINE_ANNEALING=n");
+  cfg.set("ADV_USE_AMSGRAD=n");
+  s = knlp::resolve(cfg);
+  EXPECT_EQ(s.train.lr_schedule, "constant");
+  EXPECT_FALSE(s.optim.amsgrad);
+}
+
+// AdamWSpam clips inside its step (after the spike test), not in the trainer.
+TEST(OptimConfig, AdamWSpamReadsEverySpamSymbol) {
+  auto cfg = base_config();
+  cfg.set("OPTIMIZER=adamwspam");
+  set_adv(cfg);
+  set_spam(cfg);
+  set_all(cfg, {"SPAM_THETA=20", "SPAM_SPIKE_THRESHOLD=3", "SPAM_INTERVAL=500",
+                "SPAM_WARMUP_STEPS=50", "SPAM_ENABLE_CLIP=n"});
+  auto s = knlp::resolve(cfg).optim;
+  EXPECT_TRUE(s.spam.enabled);
+  EXPECT_FALSE(s.spam.clip);
+  EXPECT_DOUBLE_EQ(s.spam.theta, 20);
+  EXPECT_DOUBLE_EQ(s.spam.spike_threshold, 3);
+  EXPECT_EQ(s.spam.interval, 500);
+  EXPECT_EQ(s.spam.warmup_steps, 50);
+  EXPECT_DOUBLE_EQ(s.spam.grad_clip, 1.0);
+  EXPECT_DOUBLE_EQ(knlp::resolve(cfg).train.grad_clip, 0.0);
+  cfg.set("SPAM_WARMUP=n");
+  EXPECT_EQ(knlp::resolve(cfg).optim.spam.warmup_steps, 0);
+  cfg.set("SPAM_PERIODIC_RESET=n");
+  EXPECT_EQ(knlp::resolve(cfg).optim.spam.interval, 0);
+  cfg.set("SPAM_THETA=0");
+  EXPECT_NE(error_of(cfg).find("CONFIG_SPAM_THETA: 0 must be positive"), std::string::npos)
+      << error_of(cfg);
+}
+
+TEST(OptimConfig, AdamWPruneTakesItsBaseAndItsOwnKnobs) {
+  struct Case {
+    const char* base;
+    bool decoupled, spam;
+    const char* schedule;
+    double trainer_clip;
+  };
+  for (auto c : {Case{"adam", false, false, "constant", 0},
+                 Case{"adamw", true, false, "constant", 0},
+                 Case{"adamwadv", true, false, "cosine", 1.0},
+                 Case{"adamwspam", true, true, "cosine", 0}}) {
+    auto s = knlp::resolve(adamwprune_config(c.base));
+    EXPECT_EQ(s.optim.base, c.base);
+    EXPECT_EQ(s.optim.decoupled_decay, c.decoupled) << c.base;
+    EXPECT_EQ(s.optim.spam.enabled, c.spam) << c.base;
+    EXPECT_EQ(s.train.lr_schedule, c.schedule) << c.base;
+    EXPECT_DOUBLE_EQ(s.train.grad_clip, c.trainer_clip) << c.base;
+    EXPECT_DOUBLE_EQ(s.optim.beta2, 0.95);
+    EXPECT_DOUBLE_EQ(s.optim.weight_decay, 0.05);
+    EXPECT_TRUE(s.optim.amsgrad);
+  }
+  EXPECT_NE(error_of(adamwprune_config("sgd"))
+                .find("CONFIG_ADAMWPRUNE_BASE_OPTIMIZER_NAME: unknown value 'sgd'; accepted: "
+                      "adam, adamw, adamwadv, adamwspam"),
+            std::string::npos);
+}
+
+// Built from the config: the decay group gets AdamWPrune's knobs, biases get no
+// decay. With zero gradients one step shows the decay style: the Adam base puts
+// wd * w into m (m = 0.1 * 0.05 * w), the AdamW base shrinks w by 1 - lr * wd
+// (lr 0.003 in the tiny config) and leaves m at 0.
+TEST(OptimConfig, AdamWPruneBuildsItsBaseWithDecayGroups) {
+  for (const char* base : {"adam", "adamw"}) {
+    const bool coupled = std::string(base) == "adam";
+    auto settings = knlp::resolve(adamwprune_config(base)).optim;
+    torch::nn::Linear lin(2, 1);
+    auto opt = knlp::make_optimizer(*lin, settings);
+    ASSERT_NE(dynamic_cast<knlp::AdamWPrune*>(opt.get()), nullptr);
+    auto& g0 = static_cast<AdamFamilyOptions&>(opt->param_groups()[0].options());
+    auto& g1 = static_cast<AdamFamilyOptions&>(opt->param_groups()[1].options());
+    EXPECT_DOUBLE_EQ(std::get<1>(g0.betas()), 0.95);
+    EXPECT_DOUBLE_EQ(g0.weight_decay(), 0.05);
+    EXPECT_DOUBLE_EQ(g1.weight_decay(), 0.0);
+    EXPECT_TRUE(g0.amsgrad());
+    EXPECT_EQ(g0.decoupled(), !coupled);
+    const auto w0 = lin->weight.detach().clone();
+    for (auto& p : lin->parameters()) p.mutable_grad() = torch::zeros_like(p);
+    opt->step();
+    auto m = knlp::adam_moments(*opt, lin->weight);
+    if (coupled) {
+      EXPECT_TRUE(torch::allclose(m.exp_avg, 0.1 * 0.05 * w0, 0, 1e-9));
+    } else {
+      EXPECT_TRUE(torch::equal(m.exp_avg, torch::zeros_like(w0)));
+      EXPECT_TRUE(torch::allclose(lin->weight, w0 * (1 - 0.003 * 0.05), 0, 1e-9));
+    }
+  }
+}
+
+// The pruner reads the live state tensors of every optimizer here.
+TEST(OptimConfig, AdamMomentsFindsTheFamilyState) {
+  for (const char* name : {"adamwadv", "adamwspam", "adamwprune"}) {
+    auto cfg = adamwprune_config("adamwspam");
+    cfg.set(std::string("OPTIMIZER=") + name);
+    torch::nn::Linear lin(2, 1);
+    auto opt = knlp::make_optimizer(*lin, knlp::resolve(cfg).optim);
+    EXPECT_FALSE(knlp::adam_moments(*opt, lin->weight).exp_avg.defined());  // no step yet
+    for (auto& p : lin->parameters()) p.mutable_grad() = torch::ones_like(p);
+    opt->step();
+    auto m = knlp::adam_moments(*opt, lin->weight);
+    auto& st = state_of(*opt, lin->weight);
+    EXPECT_TRUE(m.exp_avg.is_same(st.exp_avg())) << name;
+    EXPECT_TRUE(m.exp_avg_sq.is_same(st.exp_avg_sq())) << name;
+    EXPECT_TRUE(m.max_exp_avg_sq.is_same(st.max_exp_avg_sq())) << name;
+    EXPECT_TRUE(m.max_exp_avg_sq.defined()) << name;
+  }
+}
+
+// A whole AdamWSpam run cut twice and resumed equals the uninterrupted one:
+// the norm history and counters travel in the checkpoint.
+TEST(OptimConfig, AdamWSpamRunResumesBitForBit) {
+  const auto root = knlp::test::temp_dir("optim");
+  knlp::test::write_tiny_mnist(root / "data", 200, 100);
+  auto cfg = knlp::test::tiny_lenet5_config(root / "data", root / "out", 2);
+  cfg.set("OPTIMIZER=adamwspam");
+  set_adv(cfg);
+  set_spam(cfg);
+  knlp::RunOptions o;
+  o.progress = o.plot = false;
+  o.run_dir = root / "straight";
+  ASSERT_EQ(knlp::run_training(cfg, o).status, "done");
+  o.run_dir = root / "cut";
+  o.stop_after_steps = 4;
+  knlp::run_training(cfg, o);
+  o.resume = true;
+  o.stop_after_steps = 11;
+  knlp::run_training(knlp::Config(), o);
+  o.stop_after_steps = 0;
+  ASSERT_EQ(knlp::run_training(knlp::Config(), o).status, "done");
+  auto a = nlohmann::json::parse(knlp::read_file(root / "straight" / "metrics.json"));
+  auto b = nlohmann::json::parse(knlp::read_file(root / "cut" / "metrics.json"));
+  EXPECT_EQ(a["train"], b["train"]);
+  ASSERT_EQ(a["eval"].size(), 2u);
+  for (size_t i = 0; i < a["eval"].size(); ++i)
+    for (const char* k : {"train_loss", "test_loss", "test_accuracy", "lr"})
+      EXPECT_EQ(a["eval"][i][k], b["eval"][i][k]) << "epoch " << i + 1 << " " << k;
+  std::filesystem::remove_all(root);
 }

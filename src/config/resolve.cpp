@@ -51,8 +51,8 @@ RunSettings resolve(const Config& cfg) {
   const auto& model = lookup(kModelSymbols, s.model.name, cfg, "MODEL");
   s.data.dataset = cfg.get_string(model.dataset);
   s.data.dir = cfg.get_string("DATA_DIR");
-  s.optim = resolve_optim(cfg);
   s.train = resolve_train(cfg);
+  s.optim = resolve_optim(cfg, s.train);
   return s;
 }
 

@@ -31,7 +31,8 @@ const Row& lookup(const Row (&table)[N], const std::string& name, const Config& 
            fmt::format("unknown value '{}'; accepted: {}", name, names));
 }
 
-// The optimizer of a run (resolve_optim.cpp).
-OptimSettings resolve_optim(const Config& cfg);
+// The optimizer of a run (resolve_optim.cpp). An optimizer that brings its own
+// learning-rate schedule or gradient clip (AdamWAdv) sets them in `train`.
+OptimSettings resolve_optim(const Config& cfg, TrainSettings& train);
 
 }  // namespace knlp
