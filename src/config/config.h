@@ -99,12 +99,28 @@ struct ModelSettings {
   int64_t image_size = 32;      // side of the square input the model sees
 };
 
+// knlp's SPAM (AdamWSpam, and AdamWPrune on it): what step() does to the
+// gradients and moments before the Adam update (docs/optimizers.md).
+struct SpamSettings {
+  bool enabled = false;          // run the spike processing in step()
+  bool clip = true;              // clip each |g| to sqrt(theta * v) of the previous step
+  double theta = 50.0;           // the clip factor
+  double spike_threshold = 2.0;  // z-score of the global grad norm that soft-resets m, v
+  int64_t interval = 0;          // zero m and v every N steps; 0 = never (usual: 1000)
+  int64_t warmup_steps = 0;      // cosine LR warmup after each reset; 0 = none (usual: 100)
+  double grad_clip = 0.0;        // global L2 norm clip after the spike processing; 0 = off
+};
+
 struct OptimSettings {
-  std::string name = "adamw";  // sgd | adam | adamw (+ the ones in optim/)
+  std::string name = "adamw";  // sgd | adam | adamw | adamwadv | adamwspam | adamwprune
+  std::string base = "adamw";  // what AdamWPrune runs (adam .. adamwspam); = name otherwise
   double lr = 1e-3;
   double weight_decay = 0.0;   // decay group only; biases and norms get 0
   double momentum = 0.9;       // SGD
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam family
+  bool amsgrad = false;        // divide by max(v) so far (AdamWAdv/Spam/Prune)
+  bool decoupled_decay = true;  // AdamW decay; false: L2 added to the gradient (Adam)
+  SpamSettings spam;
 };
 
 struct PruneSettings {
