@@ -66,7 +66,7 @@ CONFIG_ADAMW_WEIGHT_DECAY="0.0001"
 
 std::filesystem::path shared_gpt2_vocab() {
   const char* src = std::getenv("KNLP_SOURCE_DIR");
-  if (!src) return {};
+  if (!src) src = KNLP_TEST_SOURCE_DIR;
   auto dir = std::filesystem::path(src) / ".." / "shared" / "data" / "gpt2";
   return std::filesystem::exists(dir / "encoder.json") ? dir : std::filesystem::path();
 }

@@ -23,8 +23,8 @@ void write_tiny_mnist(const std::filesystem::path& dir, int64_t n_train, int64_t
 Config tiny_lenet5_config(const std::filesystem::path& data_dir,
                           const std::filesystem::path& out_dir, int epochs);
 
-// The GPT-2 vocabulary beside the tree ($KNLP_SOURCE_DIR/../shared/data/gpt2, set by
-// ctest), or an empty path when it is not there (tests then GTEST_SKIP).
+// The GPT-2 vocabulary beside the tree (<source>/../shared/data/gpt2; $KNLP_SOURCE_DIR
+// overrides the source dir), or an empty path when it is not there (tests then skip).
 std::filesystem::path shared_gpt2_vocab();
 
 }  // namespace knlp::test
