@@ -164,7 +164,7 @@ RunResult train_classifier(RunContext& ctx) {
       auto images = data.train.images.index_select(0, idx);
       if (data.augment) {
         auto aug = generator_for(t.seed, 2, pos.step);
-        images = augment_batch(images, aug);
+        images = augment_batch(images, aug, data.pad_value);
       }
       Batch batch{images.to(ctx.device), data.train.labels.index_select(0, idx).to(ctx.device)};
       optimizer->zero_grad();
