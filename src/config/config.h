@@ -91,6 +91,8 @@ struct ModelSettings {
   int64_t num_classes = 10;
   int64_t in_channels = 1;      // 1 for (Fashion-)MNIST, 3 for CIFAR
   int64_t image_size = 32;      // side of the square input the model sees
+  std::string stem = "cifar";   // ResNet: cifar (3x3 conv) | imagenet (7x7/2 conv + max-pool)
+  int64_t input_size = 0;       // ResNet: resize inputs to this side first (0: as they come)
 };
 
 struct OptimSettings {
