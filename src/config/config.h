@@ -135,4 +135,8 @@ struct RunSettings {
 // symbol when a value is inconsistent (a float that does not parse, no model chosen).
 RunSettings resolve(const Config& cfg);
 
+// The ResNet part of resolve(): augmentation, LR schedule, stem, input size
+// (resolve_resnet.cpp); leaves other models' settings alone.
+void resolve_resnet(const Config& cfg, RunSettings& settings);
+
 }  // namespace knlp

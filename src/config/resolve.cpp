@@ -35,6 +35,8 @@ struct ModelSymbols {
 
 constexpr ModelSymbols kModelSymbols[] = {
     {"lenet5", "LENET5_DATASET"},
+    {"resnet18", "RESNET18_DATASET"},
+    {"resnet50", "RESNET50_DATASET"},
 };
 
 template <typename Row, size_t N>
@@ -99,6 +101,7 @@ RunSettings resolve(const Config& cfg) {
   s.data.dir = cfg.get_string("DATA_DIR");
   s.optim = resolve_optim(cfg);
   s.train = resolve_train(cfg);
+  resolve_resnet(cfg, s);
   return s;
 }
 

@@ -83,6 +83,8 @@ void plot_curves(const std::filesystem::path& dir) {
 // Which trainer runs each model: epoch-based classifiers, iteration-based LMs.
 const TrainerEntry kTrainers[] = {
     {"lenet5", train_classifier, classifier_dry_run},
+    {"resnet18", train_classifier, classifier_dry_run},
+    {"resnet50", train_classifier, classifier_dry_run},
 };
 
 }  // namespace
