@@ -103,9 +103,25 @@ struct OptimSettings {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam family
 };
 
+// bitter8/bitter9 multiply a parameter's score by the weight of its class.
+struct StructuralWeights {
+  double attention = 2.5;  // names with attn, attention, q_proj, k_proj, v_proj, ...
+  double mlp = 1.0;        // names with mlp, c_fc, c_proj
+  double coupling = 3.0;   // names with cross, coupler, gate_to_heads, recip
+  double other = 1.0;      // everything else (all CNN layers)
+};
+
 struct PruneSettings {
-  std::string method = "none";  // none (pruning methods land in prune/)
-  double target_sparsity = 0.0;
+  std::string method = "none";      // none | magnitude | movement | state
+  std::string variant = "bitter0";  // state: the AdamWPrune score, bitter0..bitter9
+  double target_sparsity = 0.0;     // final fraction of prunable weights that are zero
+  int64_t warmup_steps = 100;       // no pruning through this step
+  int64_t frequency = 50;           // masks are recomputed every N steps
+  int64_t ramp_end_epoch = 8;       // the target is reached at the end of this epoch
+  std::string schedule = "cubic";   // cubic (s_f p^3) | zhu-gupta | linear
+  std::string threshold = "exact";  // exact (k = floor(s N) pruned) | sampled
+  double sample_fraction = 0.02;    // sampled: share of the scores the estimate sees
+  StructuralWeights weights;        // bitter8, bitter9
 };
 
 struct TrainSettings {
