@@ -151,8 +151,15 @@ struct RunSettings {
 // symbol when a value is inconsistent (a float that does not parse, no model chosen).
 RunSettings resolve(const Config& cfg);
 
+// The pruning part of resolve() (resolve_prune.cpp).
+PruneSettings resolve_prune(const Config& cfg);
+
 // The ResNet part of resolve(): augmentation, LR schedule, stem, input size
 // (resolve_resnet.cpp); leaves other models' settings alone.
 void resolve_resnet(const Config& cfg, RunSettings& settings);
+
+// The symbol holding the target sparsity of a pruning method: TARGET_SPARSITY, or
+// ADAMWPRUNE_TARGET_SPARSITY for state. The test matrix sets it for each sparsity.
+std::string target_sparsity_symbol(const std::string& method);
 
 }  // namespace knlp

@@ -101,6 +101,7 @@ RunSettings resolve(const Config& cfg) {
   s.data.dir = cfg.get_string("DATA_DIR");
   s.optim = resolve_optim(cfg);
   s.train = resolve_train(cfg);
+  s.prune = resolve_prune(cfg);
   resolve_resnet(cfg, s);
   return s;
 }
