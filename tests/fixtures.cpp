@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "data/data.h"
+#include "util/fs.h"
 
 namespace knlp::test {
 
@@ -36,6 +37,33 @@ void write_tiny_mnist(const std::filesystem::path& dir, int64_t n_train, int64_t
   std::filesystem::create_directories(dir / name);
   write_split(dir / name, "train", n_train, 1);
   write_split(dir / name, "t10k", n_test, 2);
+}
+
+static void write_cifar_file(const std::filesystem::path& path, int classes, int64_t n) {
+  std::string bytes;
+  for (int64_t i = 0; i < n; ++i) {
+    const int fine = static_cast<int>((7 * i + 3) % classes);
+    if (classes == 100) bytes += static_cast<char>(fine / 5);
+    bytes += static_cast<char>(fine);
+    for (int v : {static_cast<int>(i), static_cast<int>(2 * i), static_cast<int>(255 - i)})
+      bytes.append(1024, static_cast<char>(v & 0xff));
+  }
+  write_file_atomic(path, bytes);
+}
+
+void write_tiny_cifar(const std::filesystem::path& dir, int classes, int64_t n_train,
+                      int64_t n_test) {
+  if (classes == 10) {
+    std::filesystem::create_directories(dir / "cifar-10-batches-bin");
+    for (int b = 1; b <= 5; ++b)
+      write_cifar_file(dir / "cifar-10-batches-bin" / fmt::format("data_batch_{}.bin", b), 10,
+                       n_train);
+    write_cifar_file(dir / "cifar-10-batches-bin" / "test_batch.bin", 10, n_test);
+  } else {
+    std::filesystem::create_directories(dir / "cifar-100-binary");
+    write_cifar_file(dir / "cifar-100-binary" / "train.bin", 100, n_train);
+    write_cifar_file(dir / "cifar-100-binary" / "test.bin", 100, n_test);
+  }
 }
 
 Config tiny_lenet5_config(const std::filesystem::path& data_dir,

@@ -19,6 +19,14 @@ std::filesystem::path temp_dir(const std::string& tag);
 void write_tiny_mnist(const std::filesystem::path& dir, int64_t n_train, int64_t n_test,
                       const std::string& name = "mnist");
 
+// Writes CIFAR binary files into dir/cifar-10-batches-bin (classes 10: five training
+// files of n_train records each, one test file of n_test) or dir/cifar-100-binary
+// (classes 100: train.bin, test.bin, two label bytes: coarse = fine / 5, then fine).
+// Record i has label (7 i + 3) % classes and red, green, blue planes filled with
+// i, 2 i, 255 - i.
+void write_tiny_cifar(const std::filesystem::path& dir, int classes, int64_t n_train,
+                      int64_t n_test);
+
 // The .config of a LeNet-5 run on the tiny MNIST in data_dir, results in out_dir.
 Config tiny_lenet5_config(const std::filesystem::path& data_dir,
                           const std::filesystem::path& out_dir, int epochs);

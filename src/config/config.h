@@ -97,6 +97,8 @@ struct ModelSettings {
   int64_t num_classes = 10;
   int64_t in_channels = 1;      // 1 for (Fashion-)MNIST, 3 for CIFAR
   int64_t image_size = 32;      // side of the square input the model sees
+  std::string stem = "cifar";   // ResNet: cifar (3x3 conv) | imagenet (7x7/2 conv + max-pool)
+  int64_t input_size = 0;       // ResNet: resize inputs to this side first (0: as they come)
 };
 
 // knlp's SPAM (AdamWSpam, and AdamWPrune on it): what step() does to the
@@ -123,9 +125,25 @@ struct OptimSettings {
   SpamSettings spam;
 };
 
+// bitter8/bitter9 multiply a parameter's score by the weight of its class.
+struct StructuralWeights {
+  double attention = 2.5;  // names with attn, attention, q_proj, k_proj, v_proj, ...
+  double mlp = 1.0;        // names with mlp, c_fc, c_proj
+  double coupling = 3.0;   // names with cross, coupler, gate_to_heads, recip
+  double other = 1.0;      // everything else (all CNN layers)
+};
+
 struct PruneSettings {
-  std::string method = "none";  // none (pruning methods land in prune/)
-  double target_sparsity = 0.0;
+  std::string method = "none";      // none | magnitude | movement | state
+  std::string variant = "bitter0";  // state: the AdamWPrune score, bitter0..bitter9
+  double target_sparsity = 0.0;     // final fraction of prunable weights that are zero
+  int64_t warmup_steps = 100;       // no pruning through this step
+  int64_t frequency = 50;           // masks are recomputed every N steps
+  int64_t ramp_end_epoch = 8;       // the target is reached at the end of this epoch
+  std::string schedule = "cubic";   // cubic (s_f p^3) | zhu-gupta | linear
+  std::string threshold = "exact";  // exact (k = floor(s N) pruned) | sampled
+  double sample_fraction = 0.02;    // sampled: share of the scores the estimate sees
+  StructuralWeights weights;        // bitter8, bitter9
 };
 
 struct TrainSettings {
@@ -159,5 +177,16 @@ RunSettings resolve(const Config& cfg);
 // The tokenizer of a .config (GPT2_TOKENIZER, GPT2_VOCAB_DIR; the defaults above where
 // absent); a non-empty KNLP_VOCAB_DIR in the environment overrides GPT2_VOCAB_DIR.
 TokenizerSettings resolve_tokenizer(const Config& cfg);
+
+// The pruning part of resolve() (resolve_prune.cpp).
+PruneSettings resolve_prune(const Config& cfg);
+
+// The ResNet part of resolve(): augmentation, LR schedule, stem, input size
+// (resolve_resnet.cpp); leaves other models' settings alone.
+void resolve_resnet(const Config& cfg, RunSettings& settings);
+
+// The symbol holding the target sparsity of a pruning method: TARGET_SPARSITY, or
+// ADAMWPRUNE_TARGET_SPARSITY for state. The test matrix sets it for each sparsity.
+std::string target_sparsity_symbol(const std::string& method);
 
 }  // namespace knlp

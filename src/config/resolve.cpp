@@ -20,6 +20,8 @@ struct ModelSymbols {
 
 constexpr ModelSymbols kModelSymbols[] = {
     {"lenet5", "LENET5_DATASET"},
+    {"resnet18", "RESNET18_DATASET"},
+    {"resnet50", "RESNET50_DATASET"},
 };
 
 TrainSettings resolve_train(const Config& cfg) {
@@ -54,6 +56,8 @@ RunSettings resolve(const Config& cfg) {
   s.train = resolve_train(cfg);
   s.optim = resolve_optim(cfg, s.train);
   s.tokenizer = resolve_tokenizer(cfg);
+  s.prune = resolve_prune(cfg);
+  resolve_resnet(cfg, s);
   return s;
 }
 

@@ -6,6 +6,7 @@
 
 #include "models/lenet5.h"
 #include "models/models.h"
+#include "models/resnet.h"
 #include "util/check.h"
 
 namespace knlp {
@@ -26,6 +27,8 @@ struct ModelEntry {
 
 const ModelEntry kModels[] = {
     {"lenet5", make<LeNet5>},
+    {"resnet18", make<ResNet>},
+    {"resnet50", make<ResNet>},
 };
 
 }  // namespace

@@ -64,6 +64,9 @@ std::optional<TrainPosition> load_checkpoint(RunContext& ctx, torch::nn::Module&
                                              torch::optim::Optimizer& optimizer,
                                              torch::nn::Module& pruner);
 
+// Prunable weights: every Linear and Conv2d weight, in module order.
+std::vector<PrunableParam> prunable_params(torch::nn::Module& model);
+
 // The trainer of each kind of model.
 RunResult train_classifier(RunContext& ctx);
 

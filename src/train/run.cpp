@@ -83,6 +83,8 @@ void plot_curves(const std::filesystem::path& dir) {
 // Which trainer runs each model: epoch-based classifiers, iteration-based LMs.
 const TrainerEntry kTrainers[] = {
     {"lenet5", train_classifier, classifier_dry_run},
+    {"resnet18", train_classifier, classifier_dry_run},
+    {"resnet50", train_classifier, classifier_dry_run},
 };
 
 }  // namespace
@@ -109,7 +111,9 @@ torch::Device pick_device(const std::string& name) {
 }
 
 std::string run_name(const RunSettings& s) {
-  std::string name = s.model.name + "_" + s.optim.name + "_" + s.prune.method;
+  std::string name = s.model.name + "_" + s.optim.name;
+  if (s.prune.method == "state") name += "_" + s.prune.variant;  // as the Python knlp names it
+  name += "_" + s.prune.method;
   if (s.prune.method != "none")
     name += fmt::format("_{}", static_cast<int>(s.prune.target_sparsity * 100 + 0.5));
   return name;
