@@ -109,9 +109,12 @@ torch::Device pick_device(const std::string& name) {
 }
 
 std::string run_name(const RunSettings& s) {
-  std::string name = s.model.name + "_" + s.optim.name + "_" + s.prune.method;
+  std::string name = s.model.name + "_" + s.optim.name;
+  if (!s.prune.variant.empty()) name += "_" + s.prune.variant;
+  name += "_" + s.prune.method;
   if (s.prune.method != "none")
     name += fmt::format("_{}", static_cast<int>(s.prune.target_sparsity * 100 + 0.5));
+  if (s.train.seed_in_name) name += fmt::format("_seed{}", s.train.seed);
   return name;
 }
 
