@@ -25,5 +25,6 @@ Config load_config(const ConfigOptions& opts);
 
 Action add_run(CLI::App& app);
 Action add_check(CLI::App& app);
+Action add_matrix(CLI::App& app);
 
 }  // namespace knlp

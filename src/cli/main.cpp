@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   const std::pair<const char*, Action (*)(CLI::App&)> subcommands[] = {
       {"run", add_run},
       {"check", add_check},
+      {"matrix", add_matrix},
   };
   std::vector<std::pair<CLI::App*, Action>> actions;
   for (const auto& [name, add] : subcommands) {
