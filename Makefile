@@ -4,7 +4,8 @@
 #   make test                         build and run the test suite
 #
 # Command-line overrides (as the kernel allows): EPOCHS=, SEED=, DEVICE=, V=1,
-# JOBS=N (parallel compile jobs; each torch file needs about 1.5 GiB).
+# JOBS=N (parallel compile jobs; each torch file needs about 1.5 GiB),
+# PARALLEL=N (matrix runs at a time), DIR= (the matrix of continue/report).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -31,6 +32,9 @@ endif
 # make EPOCHS=3 SEED=1 DEVICE=cpu: each becomes a --set on the knlp command line.
 OVERRIDE_VARS := EPOCHS:NUM_EPOCHS SEED:SEED DEVICE:DEVICE
 OVERRIDES := $(foreach o,$(OVERRIDE_VARS),$(if $($(word 1,$(subst :, ,$(o)))),--set $(word 2,$(subst :, ,$(o)))=$($(word 1,$(subst :, ,$(o))))))
+PARALLEL_ARG := $(if $(PARALLEL),--parallel $(PARALLEL))
+# A .config that lists several runs (CONFIG_MATRIX=y) runs as a test matrix.
+IF_MATRIX := grep -qx 'CONFIG_MATRIX=y' $(KCONFIG_CONFIG)
 
 # ---------------------------------------------------------------------------
 # Dependencies: Debian packages and the venv, installed once per machine.
@@ -63,14 +67,32 @@ $(BUILD)/include/generated/autoconf.h: $(wildcard $(KCONFIG_CONFIG)) $(wildcard 
 # ---------------------------------------------------------------------------
 # Run what .config says
 
-.PHONY: all check
+.PHONY: all check continue dry-run report
 all: build check-config
-	$(Q)$(KNLP) run --config $(KCONFIG_CONFIG) $(OVERRIDES)
+	$(Q)if $(IF_MATRIX); then \
+		$(KNLP) matrix run --config $(KCONFIG_CONFIG) $(OVERRIDES) $(PARALLEL_ARG); \
+	else \
+		$(KNLP) run --config $(KCONFIG_CONFIG) $(OVERRIDES); \
+	fi
 
 check: build check-config
 	$(Q)$(PY) scripts/kconfig.py check $(KCONFIG_CONFIG) || \
 		echo "  (these lines of $(KCONFIG_CONFIG) are not what Kconfig keeps; 'make olddefconfig' applies Kconfig's choice)"
-	$(Q)$(KNLP) check --config $(KCONFIG_CONFIG) $(OVERRIDES)
+	$(Q)if $(IF_MATRIX); then \
+		$(KNLP) matrix check --config $(KCONFIG_CONFIG) $(OVERRIDES); \
+	else \
+		$(KNLP) check --config $(KCONFIG_CONFIG) $(OVERRIDES); \
+	fi
+
+# The test matrix: finish the newest (or DIR=) one, print a plan, (re)write a report.
+continue: build
+	$(Q)$(KNLP) matrix continue $(DIR) --config $(KCONFIG_CONFIG) $(PARALLEL_ARG)
+
+dry-run: build check-config
+	$(Q)$(KNLP) matrix plan --config $(KCONFIG_CONFIG) $(OVERRIDES)
+
+report: build
+	$(Q)$(KNLP) matrix report $(DIR) --config $(KCONFIG_CONFIG)
 
 .PHONY: check-config
 check-config:
@@ -173,7 +195,12 @@ help:
 	@echo ""
 	@echo "Running:"
 	@echo "* all               - install missing deps, build ./$(KNLP), run what .config says"
+	@echo "                      (a test matrix when it lists several runs; PARALLEL=N at a time)"
 	@echo "  check             - dry run: validate .config, build the model, one step on a tiny batch"
+	@echo "                      (every run of a matrix)"
+	@echo "  dry-run           - print the runs .config expands into; run nothing"
+	@echo "  continue          - finish the newest interrupted matrix (DIR=results/matrix-<time>)"
+	@echo "  report            - rewrite summary.md, summary.csv and plots/ of a matrix (DIR=)"
 	@echo "  build             - only build"
 	@echo "  deps              - install Debian packages and the venv ($(KNLP_VENV))"
 	@echo ""
@@ -189,4 +216,4 @@ help:
 	@echo "  clean             - remove build outputs (keeps .config and results/)"
 	@echo "  mrproper          - also .config and every generated file"
 	@echo ""
-	@echo "Overrides: make EPOCHS=N SEED=N DEVICE=cpu|cuda; V=1 shows full commands."
+	@echo "Overrides: make EPOCHS=N SEED=N DEVICE=cpu|cuda PARALLEL=N DIR=...; V=1 shows full commands."

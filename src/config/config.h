@@ -159,6 +159,7 @@ struct TrainSettings {
   std::string lr_schedule = "constant";  // constant | cosine (per epoch)
   double lr_min = 0.0;                   // floor of the cosine schedule
   double grad_clip = 0.0;                // global L2 norm clip; 0 = off
+  bool seed_in_name = false;             // a repeat of a matrix: the run name ends in _seed<N>
 };
 
 struct RunSettings {
@@ -171,7 +172,8 @@ struct RunSettings {
 };
 
 // Resolves a .config into the settings of one run; throws Error (exit 2) naming the
-// symbol when a value is inconsistent (a float that does not parse, no model chosen).
+// symbol when a value is inconsistent (a float that does not parse, no model chosen)
+// or when the .config is a test matrix.
 RunSettings resolve(const Config& cfg);
 
 // The tokenizer of a .config (GPT2_TOKENIZER, GPT2_VOCAB_DIR; the defaults above where
@@ -188,5 +190,43 @@ void resolve_resnet(const Config& cfg, RunSettings& settings);
 // The symbol holding the target sparsity of a pruning method: TARGET_SPARSITY, or
 // ADAMWPRUNE_TARGET_SPARSITY for state. The test matrix sets it for each sparsity.
 std::string target_sparsity_symbol(const std::string& method);
+
+// ---------------------------------------------------------------------------
+// Test matrix: a .config whose *_MODE_MULTIPLE symbols or MATRIX_SEEDS list several
+// runs. resolve_matrix() lists its combinations as symbols to set; the matrix module
+// has kconfiglib apply them (scripts/kconfig.py expand), which turns each into the
+// .config of one run, and names that run with train's run_name().
+
+// One line a combination sets: SYMBOL (without CONFIG_) = value (strings unquoted).
+struct MatrixAssignment {
+  std::string symbol, value;
+  bool required = true;  // Kconfig must keep it, or the combination is no valid run
+};
+
+// One cell of the matrix, before Kconfig has seen it.
+struct MatrixCombination {
+  std::string label;  // its values, "seed1 lenet5 sgd magnitude 70", for messages
+  std::string key;    // the values of the required dimensions only, "lenet5 sgd magnitude"
+  std::vector<MatrixAssignment> assignments;
+};
+
+struct MatrixSettings {
+  std::vector<MatrixCombination> combinations;  // in run order; a single run has one, empty
+  int64_t parallel = 1;                          // runs at a time (MATRIX_PARALLEL)
+  std::filesystem::path output_dir = "results";  // matrices go to <output_dir>/matrix-<time>
+};
+
+// Whether cfg describes a test matrix rather than one run.
+bool is_matrix(const Config& cfg);
+
+// The combinations of a normalised .config, in run order: seeds outermost, then
+// models, optimizers, pruning methods, sparsities, AdamWPrune variants. Throws Error
+// (exit 2) naming the symbol when a multiple mode enables nothing or MATRIX_SEEDS is
+// not a list of distinct seeds.
+MatrixSettings resolve_matrix(const Config& cfg);
+
+// The .config of one run of a matrix that trains `parallel` runs at once: its
+// TRAIN_THREADS (all_threads when 0) split evenly, at least 1; as is for parallel 1.
+Config split_threads(const Config& run, int64_t parallel, int64_t all_threads);
 
 }  // namespace knlp

@@ -34,6 +34,7 @@ TrainSettings resolve_train(const Config& cfg) {
   t.output_dir = cfg.get_string("OUTPUT_DIR");
   t.checkpoint_interval = cfg.get_int("CHECKPOINT_INTERVAL");
   t.log_level = cfg.get_string("LOG_LEVEL");
+  t.seed_in_name = cfg.get_bool("MATRIX_SEED_IN_NAME");
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
   bool known = false;
   for (const char* l : kLevels) known |= t.log_level == l;
@@ -47,7 +48,12 @@ TrainSettings resolve_train(const Config& cfg) {
 
 }  // namespace
 
+PruneSettings resolve_prune(const Config& cfg);  // resolve_prune.cpp
+
 RunSettings resolve(const Config& cfg) {
+  KNLP_CHECK_INPUT(!is_matrix(cfg), "CONFIG_MATRIX",
+                   "{} is a test matrix, not one run; run it with 'make' or 'knlp matrix run'",
+                   cfg.origin());
   RunSettings s;
   s.model.name = cfg.get_string("MODEL");
   const auto& model = lookup(kModelSymbols, s.model.name, cfg, "MODEL");

@@ -116,6 +116,7 @@ std::string run_name(const RunSettings& s) {
   name += "_" + s.prune.method;
   if (s.prune.method != "none")
     name += fmt::format("_{}", static_cast<int>(s.prune.target_sparsity * 100 + 0.5));
+  if (s.train.seed_in_name) name += fmt::format("_seed{}", s.train.seed);
   return name;
 }
 
