@@ -169,6 +169,7 @@ lint: $(DEPS_STAMP)
 bench: build
 	$(Q)mkdir -p bench/out
 	$(Q)$(PY) bench/lenet5_train.py --knlp $(KNLP) --out bench/out/lenet5_train.json
+	$(Q)$(PY) bench/prune_memory.py --knlp $(KNLP) --python $(PY) --out bench/out/prune_memory.json
 
 # ---------------------------------------------------------------------------
 # Cleaning
