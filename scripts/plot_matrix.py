@@ -3,9 +3,10 @@
 
 Reads only DIR/summary.csv (written by `knlp matrix report`) and each run's
 DIR/<run>/metrics.json:
-  metric_vs_sparsity.png   best metric against target sparsity, one line per
-                           optimizer and pruning method (mean over seeds), the
-                           dense run of each optimizer as a dotted line
+  metric_vs_sparsity.png   final metric (at the sparsity reached) against target
+                           sparsity, one line per optimizer, pruning method and
+                           AdamWPrune variant (mean over seeds), the dense run of
+                           each optimizer as a dotted line
   curves_<optimizer>.png   the evaluation metric against the step, every run of
                            that optimizer
   metric_vs_memory.png     best metric against the run's peak resident memory
@@ -49,22 +50,26 @@ def metric_vs_sparsity(rows, out):
         colors = {}
         for opt in sorted({r["optimizer"] for r in rs}):
             colors[opt] = f"C{len(colors) % 10}"
-            dense = [float(r["best"]) for r in rs if r["optimizer"] == opt and r["pruning"] == "none"]
+            dense = [float(r["final"]) for r in rs if r["optimizer"] == opt and r["pruning"] == "none"]
             if dense:
                 ax.axhline(mean(dense), color=colors[opt], linestyle=":", linewidth=1,
                            label=f"{opt} dense")
             lines = defaultdict(lambda: defaultdict(list))
             for r in rs:
                 if r["optimizer"] == opt and r["pruning"] != "none":
-                    key = r["pruning"] + (f" {r['variant']}" if r["variant"] else "")
-                    lines[key][100 * float(r["target_sparsity"])].append(float(r["best"]))
-            for key, points in sorted(lines.items()):
+                    state = r["pruning"] == "state"
+                    key = r["pruning"] + (f" {r['variant']}" if state and r["variant"] else "")
+                    lines[key][100 * float(r["target_sparsity"])].append(float(r["final"]))
+            for i, (key, points) in enumerate(sorted(lines.items())):
                 xs = sorted(points)
-                ax.plot(xs, [mean(points[x]) for x in xs], color=colors[opt],
+                # one colour per optimizer; several lines of one optimizer get their own
+                color = colors[opt] if len(lines) == 1 else plt.cm.tab20(
+                    (len(colors) * 7 + i) % 20)
+                ax.plot(xs, [mean(points[x]) for x in xs], color=color,
                         marker=MARKERS.get(key.split()[0], "x"), label=f"{opt} {key}")
         ax.set_title(model)
         ax.set_xlabel("target sparsity (%)")
-        ax.set_ylabel(f"best {metric}")
+        ax.set_ylabel(f"final {metric}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -61,7 +61,7 @@ PlannedRun planned_run(const Config& run) {
   r.model = s.model.name;
   r.optimizer = s.optim.name;
   r.pruning = s.prune.method;
-  r.variant = s.prune.variant;
+  r.variant = s.prune.method == "state" ? s.prune.variant : "";  // only state pruning has one
   r.target_sparsity = s.prune.method == "none" ? 0.0 : s.prune.target_sparsity;
   r.seed = s.train.seed;
   r.config = run.text();
