@@ -27,14 +27,16 @@ constexpr OptimSymbols kOptimSymbols[] = {
     {"adamw", "ADAMW_BETA1", "ADAMW_BETA2", "ADAMW_EPSILON", "ADAMW_WEIGHT_DECAY", nullptr},
 };
 
-// Which symbol names the dataset of each model.
+// Which symbol names the dataset of each model, and what resolves the model's own symbols.
 struct ModelSymbols {
   const char* name;
   const char* dataset;
+  void (*resolve_model)(const Config&, RunSettings&) = nullptr;
 };
 
 constexpr ModelSymbols kModelSymbols[] = {
     {"lenet5", "LENET5_DATASET"},
+    {"gpt2", "GPT2_DATASET_NAME", resolve_gpt2},
 };
 
 template <typename Row, size_t N>
@@ -100,6 +102,7 @@ RunSettings resolve(const Config& cfg) {
   s.optim = resolve_optim(cfg);
   s.train = resolve_train(cfg);
   s.tokenizer = resolve_tokenizer(cfg);
+  if (model.resolve_model) model.resolve_model(cfg, s);
   return s;
 }
 
