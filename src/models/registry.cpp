@@ -4,6 +4,7 @@
 
 #include <unordered_set>
 
+#include "models/gpt2.h"
 #include "models/lenet5.h"
 #include "models/models.h"
 #include "util/check.h"
@@ -26,6 +27,7 @@ struct ModelEntry {
 
 const ModelEntry kModels[] = {
     {"lenet5", make<LeNet5>},
+    {"gpt2", make_gpt2},
 };
 
 }  // namespace
@@ -41,6 +43,12 @@ std::shared_ptr<Model> make_model(const ModelSettings& settings) {
     if (settings.name == m.name) return m.make(settings);
   raise_at("model", settings.name,
            fmt::format("unknown model; accepted: {}", fmt::join(model_names(), ", ")));
+}
+
+std::shared_ptr<LanguageModel> make_language_model(const ModelSettings& settings) {
+  auto lm = std::dynamic_pointer_cast<LanguageModel>(make_model(settings));
+  if (!lm) raise_at("model", settings.name, "not a language model; accepted: gpt2");
+  return lm;
 }
 
 int64_t Model::num_params() const {
