@@ -1,4 +1,4 @@
-// GPT-2: sizes, causality, learning, cached decode, sampling.
+// GPT-2: sizes, causality, learning, cached decode, sampling, safetensors.
 #include <gtest/gtest.h>
 
 #include "fixtures.h"
@@ -161,4 +161,44 @@ TEST(Gpt2, GenerateFollowsALearnedCycleAndNeverSamplesPadding) {
   o.temperature = 0;
   o.vocab_limit = 0;
   EXPECT_EQ(knlp::generate(*model, prompt, o).size(), 1u);  // stops at end of text
+}
+
+TEST(Gpt2, SafetensorsRoundTripWithHuggingFaceLayout) {
+  auto dir = knlp::test::temp_dir("gpt2-st");
+  for (bool tied : {true, false}) {
+    auto a = make(tiny(0.0, tied), 4), b = make(tiny(0.0, tied), 5);
+    const auto path = dir / (tied ? "tied.safetensors" : "untied.safetensors");
+    knlp::save_weights(*a, path);
+    auto st = knlp::read_safetensors(path);
+    auto pa = a->named_parameters();
+    // HF's Conv1D layout: block linear weights are stored (in, out).
+    EXPECT_TRUE(st.tensors.at("h.1.attn.c_attn.weight").equal(pa["h.1.attn.c_attn.weight"].t()));
+    EXPECT_TRUE(st.tensors.at("wte.weight").equal(pa["wte.weight"]));
+    EXPECT_EQ(st.tensors.count("lm_head.weight"), tied ? 0u : 1u);
+    EXPECT_EQ(st.metadata.at("n_head"), "2");
+    auto shape = knlp::weights_shape(path, {});
+    EXPECT_EQ(shape.n_layer, 2);
+    EXPECT_EQ(shape.n_head, 2);
+    EXPECT_EQ(shape.n_embd, 32);
+    EXPECT_EQ(shape.block_size, 16);
+    EXPECT_EQ(shape.vocab_size, 64);
+    EXPECT_EQ(shape.weight_tying, tied);
+
+    torch::NoGradGuard no_grad;
+    auto ids = torch::randint(0, 64, {1, 10}, torch::kLong);
+    EXPECT_GT(max_diff(a->forward({ids, {}}).logits, b->forward({ids, {}}).logits), 1e-3);
+    knlp::load_weights(*b, path);
+    EXPECT_TRUE(a->forward({ids, {}}).logits.equal(b->forward({ids, {}}).logits));
+  }
+  // A model of another width refuses the file, naming the tensor.
+  auto wide = tiny();
+  wide.gpt2.n_embd = 48;
+  auto c = make(wide);
+  try {
+    knlp::load_weights(*c, dir / "tied.safetensors");
+    FAIL() << "loaded weights of the wrong shape";
+  } catch (const knlp::Error& e) {
+    EXPECT_NE(e.message().find("in the file"), std::string::npos) << e.message();
+  }
+  std::filesystem::remove_all(dir);
 }

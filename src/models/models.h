@@ -2,12 +2,13 @@
 //
 // A model maps a batch to logits and, when targets are given, a loss. It
 // knows nothing of optimizers or pruning: those see its parameters only.
-// Language models (GPT-2) add incremental decode through per-layer caches and
-// sampling.
+// Language models (GPT-2) add incremental decode through per-layer caches,
+// sampling, and weights in and out as safetensors with Hugging Face names.
 #pragma once
 
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -132,5 +133,33 @@ struct SampleOptions {
 // and the rest re-encoded. Returns the new ids only.
 std::vector<int32_t> generate(LanguageModel& model, const std::vector<int32_t>& prompt,
                               const SampleOptions& options);
+
+// ---------------------------------------------------------------------------
+// Weights as safetensors
+
+struct SafeTensors {
+  std::map<std::string, torch::Tensor> tensors;  // float32, CPU
+  std::map<std::string, std::string> metadata;
+};
+// Writes tensors (F32) and string metadata in the safetensors format, atomically.
+void write_safetensors(const std::filesystem::path& path,
+                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata);
+// Reads a safetensors file (F32, F16, BF16, F64, I64, I32; as float32). Throws Error
+// (exit 2) naming the file for a bad header or truncated data.
+SafeTensors read_safetensors(const std::filesystem::path& path);
+
+// Writes model's weights under their Hugging Face GPT-2 names (our module names),
+// linear weights inside the blocks (h.N.*) transposed to (in, out) as HF's Conv1D
+// keeps them, the tied head once (as wte), and metadata() beside them.
+void save_weights(LanguageModel& model, const std::filesystem::path& path);
+// Loads weights written by save_weights() or Hugging Face's GPT-2 (names with or
+// without "transformer.", attention mask buffers ignored). Throws Error (exit 2)
+// naming the tensor when one is missing, unknown or of another shape.
+void load_weights(LanguageModel& model, const std::filesystem::path& path);
+// The shape a weights file holds: layers, width, block, vocabulary, biases and tying
+// from its tensors; heads and attention variant from our metadata, else from base.
+// Reads the header only. Throws Error (exit 2) when it is not a GPT-2 file.
+Gpt2Settings weights_shape(const std::filesystem::path& path, Gpt2Settings base);
 
 }  // namespace knlp
