@@ -26,5 +26,17 @@ Config tiny_lenet5_config(const std::filesystem::path& data_dir,
 // The GPT-2 vocabulary beside the tree ($KNLP_SOURCE_DIR/../shared/data/gpt2, set by
 // ctest), or an empty path when it is not there (tests then GTEST_SKIP).
 std::filesystem::path shared_gpt2_vocab();
+// Writes a GPT-2 token dataset into dir/<name>: train.bin and val.bin (nanoGPT
+// format) of a sequence that cycles through `period` distinct ids below `vocab`
+// in a fixed shuffled order, so each id determines the next; plus manifest.json
+// naming the "byte" tokenizer.
+void write_cyclic_tokens(const std::filesystem::path& dir, int64_t n_train, int64_t n_val,
+                         int64_t period, int64_t vocab, const std::string& name = "tiny");
+
+// The .config of a tiny custom GPT-2 (2 layers, 2 heads, 32 wide, block 16, vocab
+// 64, byte tokenizer) on dir/tiny, results in out_dir: max_iters steps of batch 4,
+// evaluation every 5 steps on 4 batches, logging every step.
+Config tiny_gpt2_config(const std::filesystem::path& data_dir,
+                        const std::filesystem::path& out_dir, int max_iters);
 
 }  // namespace knlp::test

@@ -66,14 +66,19 @@ std::optional<TrainPosition> load_checkpoint(RunContext& ctx, torch::nn::Module&
 
 // The trainer of each kind of model.
 RunResult train_classifier(RunContext& ctx);
+RunResult train_lm(RunContext& ctx);  // iteration-based, language models (lm.cpp)
 
 // A model's settings completed from its data, and a tiny random batch for it:
 // what `knlp check` needs to build the model and take one step without data.
 struct DryRunInput {
   ModelSettings model;
   Batch batch;
+  double sample_scale = 1.0;  // activations of one real sample / of one sample of batch
 };
 DryRunInput classifier_dry_run(const RunSettings& settings, int64_t batch_size);
+// Random token ids, min(block size, 16) per sequence (cheap for 124M on a CPU);
+// sample_scale = block size / 16, as activations grow about linearly with T.
+DryRunInput lm_dry_run(const RunSettings& settings, int64_t batch_size);
 
 // How each model is trained, dry-run and measured: one row per model name.
 struct TrainerEntry {

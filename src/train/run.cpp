@@ -83,6 +83,7 @@ void plot_curves(const std::filesystem::path& dir) {
 // Which trainer runs each model: epoch-based classifiers, iteration-based LMs.
 const TrainerEntry kTrainers[] = {
     {"lenet5", train_classifier, classifier_dry_run},
+    {"gpt2", train_lm, lm_dry_run},
 };
 
 }  // namespace
