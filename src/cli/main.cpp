@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
       {"check", add_check},
       {"data", add_data},
       {"tokenize", add_tokenize},
+      {"generate", add_generate},
+      {"export", add_export},
+      {"logits", add_logits},
   };
   std::vector<std::pair<CLI::App*, Action>> actions;
   for (const auto& [name, add] : subcommands) {
