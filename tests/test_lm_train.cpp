@@ -97,13 +97,19 @@ TEST_F(TinyLm, ResumedRunEqualsUninterruptedOne) {
 TEST_F(TinyLm, TimeBudgetEndsTheRunAsDone) {
   auto cfg = config(1000000);
   cfg.set("GPT2_MAX_TIME=1");
-  cfg.set("GPT2_EVAL_INTERVAL=1000");
+  cfg.set("GPT2_EVAL_INTERVAL=1000000");
+  cfg.set("GPT2_LOG_INTERVAL=100000");
   auto r = knlp::run_training(cfg, quiet(root_ / "timed"));
   EXPECT_EQ(r.status, "done");
   auto m = metrics_of(root_ / "timed");
   EXPECT_EQ(m["summary"]["stop_reason"], "max_time");
-  EXPECT_LT(m["summary"]["steps"].get<int64_t>(), 1000000);
+  const int64_t steps = m["summary"]["steps"];
+  EXPECT_LT(steps, 100000);
   EXPECT_LT(m["summary"]["total_time_s"].get<double>(), 10.0);
+  // The steps since the last log point still get one, and the last evaluation.
+  ASSERT_EQ(m["train"].size(), 1u);
+  EXPECT_EQ(m["train"][0]["step"], steps);
+  EXPECT_EQ(m["eval"].back()["step"], steps);
 }
 
 TEST_F(TinyLm, StartsFromExportedWeights) {

@@ -131,13 +131,19 @@ void check_ids(const TokenFile& f, int64_t vocab) {
                    largest, vocab);
 }
 
-// Sums over the steps since the last train metrics point.
+// Sums over the steps since the last train metrics point, and the last step's lr
+// and gradient norm.
 struct Interval {
   double loss = 0, seconds = 0;
   int64_t steps = 0;
-  json to_json() const { return {{"loss", loss}, {"seconds", seconds}, {"steps", steps}}; }
+  double lr = 0, grad_norm = 0;
+  json to_json() const {
+    return {{"loss", loss}, {"seconds", seconds}, {"steps", steps}, {"lr", lr},
+            {"grad_norm", grad_norm}};
+  }
   static Interval from_json(const json& j) {
-    return {j.value("loss", 0.0), j.value("seconds", 0.0), j.value("steps", int64_t{0})};
+    return {j.value("loss", 0.0), j.value("seconds", 0.0), j.value("steps", int64_t{0}),
+            j.value("lr", 0.0), j.value("grad_norm", 0.0)};
   }
 };
 
@@ -286,19 +292,9 @@ RunResult train_lm(RunContext& ctx) {
     auto m = adam_moments(*optimizer, w);
     return Moments{m.exp_avg, m.exp_avg_sq, m.max_exp_avg_sq};
   };
-
-  model->train();
-  if (last_eval < 0) eval_and_checkpoint(lr_at(l, s.optim.lr, 0));
   const auto params = model->parameters();
-  ProgressBar bar("train", l.max_iters, ctx.progress);
-  std::string stop_reason = "max_iters";
-  while (pos.step < l.max_iters) {
-    if (l.max_time_s > 0 && wall() >= static_cast<double>(l.max_time_s)) {
-      stop_reason = "max_time";
-      break;
-    }
-    const auto start = Clock::now();
-    const double lr = lr_at(l, s.optim.lr, pos.step);
+  // One optimizer step at learning rate lr; returns the mean micro-batch loss.
+  auto train_step = [&](double lr) {
     set_learning_rate(*optimizer, lr);
     optimizer->zero_grad();
     auto loss_sum = torch::zeros({}, torch::TensorOptions().device(ctx.device));
@@ -314,33 +310,49 @@ RunResult train_lm(RunContext& ctx) {
       loss_sum += loss.detach().to(torch::kFloat);
     }
     pruner->mask_gradients();
-    const double grad_norm = torch::nn::utils::clip_grad_norm_(params, t.grad_clip);
+    interval.grad_norm = torch::nn::utils::clip_grad_norm_(params, t.grad_clip);
     optimizer->step();
     ++pos.step;
     pruner->after_step(pos.step, moments);
-    const double loss = loss_sum.item<double>() / static_cast<double>(GA);
-    interval.loss += loss;
+    return loss_sum.item<double>() / static_cast<double>(GA);
+  };
+  ProgressBar bar("train", l.max_iters, ctx.progress);
+  // A train metrics point and log line for the steps since the last one.
+  auto log_point = [&] {
+    const double mean = interval.loss / static_cast<double>(interval.steps);
+    const double tok_s = static_cast<double>(interval.steps * tokens_per_step) / interval.seconds;
+    const double mfu = model->flops_per_token() * tok_s / peak;
+    ctx.metrics["train"].push_back({{"step", pos.step},
+                                    {"loss", mean},
+                                    {"perplexity", perplexity(mean)},
+                                    {"lr", interval.lr},
+                                    {"grad_norm", interval.grad_norm},
+                                    {"tokens_per_s", tok_s},
+                                    {"mfu", mfu},
+                                    {"time_s", wall()}});
+    spdlog::info("step {}: loss {:.4f} ppl {:.1f} lr {:.2e} grad norm {:.2f} | {:.0f} tok/s, "
+                 "MFU {:.1f}%",
+                 pos.step, mean, perplexity(mean), interval.lr, interval.grad_norm, tok_s,
+                 100 * mfu);
+    bar.update(pos.step, fmt::format("loss {:.4f} {:.0f} tok/s", mean, tok_s));
+    interval = {};
+  };
+
+  model->train();
+  if (last_eval < 0) eval_and_checkpoint(lr_at(l, s.optim.lr, 0));
+  std::string stop_reason = "max_iters";
+  while (pos.step < l.max_iters) {
+    if (l.max_time_s > 0 && wall() >= static_cast<double>(l.max_time_s)) {
+      stop_reason = "max_time";
+      break;
+    }
+    const auto start = Clock::now();
+    const double lr = lr_at(l, s.optim.lr, pos.step);
+    interval.loss += train_step(lr);
+    interval.lr = lr;
     interval.seconds += seconds_since(start);
     ++interval.steps;
-
-    if (pos.step % l.log_interval == 0 || pos.step == l.max_iters) {
-      const double mean = interval.loss / static_cast<double>(interval.steps);
-      const double tok_s = static_cast<double>(interval.steps * tokens_per_step) / interval.seconds;
-      const double mfu = model->flops_per_token() * tok_s / peak;
-      ctx.metrics["train"].push_back({{"step", pos.step},
-                                      {"loss", mean},
-                                      {"perplexity", perplexity(mean)},
-                                      {"lr", lr},
-                                      {"grad_norm", grad_norm},
-                                      {"tokens_per_s", tok_s},
-                                      {"mfu", mfu},
-                                      {"time_s", wall()}});
-      spdlog::info("step {}: loss {:.4f} ppl {:.1f} lr {:.2e} grad norm {:.2f} | {:.0f} tok/s, "
-                   "MFU {:.1f}%",
-                   pos.step, mean, perplexity(mean), lr, grad_norm, tok_s, 100 * mfu);
-      bar.update(pos.step, fmt::format("loss {:.4f} {:.0f} tok/s", mean, tok_s));
-      interval = {};
-    }
+    if (pos.step % l.log_interval == 0 || pos.step == l.max_iters) log_point();
     const bool stop = ctx.should_stop(pos.step);
     if (pos.step % l.eval_interval == 0) {
       bar.finish();
@@ -357,6 +369,7 @@ RunResult train_lm(RunContext& ctx) {
               0};
     }
   }
+  if (interval.steps > 0) log_point();  // stopped by the time limit between points
   bar.finish();
   if (last_eval != pos.step) eval_and_checkpoint(lr_at(l, s.optim.lr, pos.step));
   const double final_ppl = ctx.metrics["summary"]["final"];
