@@ -3,7 +3,8 @@
 #   make defconfig-lenet5 && make     train LeNet-5 on Fashion-MNIST
 #   make test                         build and run the test suite
 #
-# Command-line overrides (as the kernel allows): EPOCHS=, SEED=, DEVICE=, V=1,
+# Command-line overrides (as the kernel allows): EPOCHS=, SEED=, DEVICE=,
+# MAX_ITERS=, TIME= (GPT-2), V=1,
 # JOBS=N (parallel compile jobs; each torch file needs about 1.5 GiB).
 
 SHELL := /bin/bash
@@ -29,7 +30,8 @@ else
 endif
 
 # make EPOCHS=3 SEED=1 DEVICE=cpu: each becomes a --set on the knlp command line.
-OVERRIDE_VARS := EPOCHS:NUM_EPOCHS SEED:SEED DEVICE:DEVICE
+# GPT-2: MAX_ITERS=N (optimizer steps), TIME=S (training-time budget in seconds).
+OVERRIDE_VARS := EPOCHS:NUM_EPOCHS SEED:SEED DEVICE:DEVICE MAX_ITERS:GPT2_MAX_ITERS TIME:GPT2_MAX_TIME
 OVERRIDES := $(foreach o,$(OVERRIDE_VARS),$(if $($(word 1,$(subst :, ,$(o)))),--set $(word 2,$(subst :, ,$(o)))=$($(word 1,$(subst :, ,$(o))))))
 
 # ---------------------------------------------------------------------------
@@ -120,6 +122,8 @@ KERNEL_DOCS ?= /usr/share/doc/linux-doc-6.1/Documentation
 VOCAB_DIR ?= $(or $(KNLP_VOCAB_DIR),$(patsubst %/encoder.json,%,$(firstword \
 	$(wildcard ../shared/data/gpt2/encoder.json data/gpt2/encoder.json))))
 
+# Without data/gpt2, it becomes a link to the vocabulary found, the default
+# GPT2_VOCAB_DIR that `knlp generate` reads.
 .PHONY: data-kernel-docs
 data-kernel-docs: build
 	$(Q)if [ ! -d $(KERNEL_DOCS) ]; then \
@@ -132,6 +136,8 @@ data-kernel-docs: build
 		exit 2; fi
 	$(Q)$(KNLP) data prepare $(KERNEL_DOCS) --ext rst --out data/kernel-docs \
 		--tokenizer gpt2 --vocab-dir $(VOCAB_DIR)
+	$(Q)if [ ! -e data/gpt2 ]; then echo "  LN      data/gpt2 -> $(abspath $(VOCAB_DIR))"; \
+		ln -s $(abspath $(VOCAB_DIR)) data/gpt2; fi
 
 # ---------------------------------------------------------------------------
 # Tests, lint, benchmarks
@@ -147,6 +153,7 @@ lint: $(DEPS_STAMP)
 bench: build
 	$(Q)mkdir -p bench/out
 	$(Q)$(PY) bench/lenet5_train.py --knlp $(KNLP) --out bench/out/lenet5_train.json
+	$(Q)$(PY) bench/gpt2_train.py --knlp $(KNLP) --out bench/out/gpt2_train.json
 
 # ---------------------------------------------------------------------------
 # Cleaning
@@ -189,4 +196,5 @@ help:
 	@echo "  clean             - remove build outputs (keeps .config and results/)"
 	@echo "  mrproper          - also .config and every generated file"
 	@echo ""
-	@echo "Overrides: make EPOCHS=N SEED=N DEVICE=cpu|cuda; V=1 shows full commands."
+	@echo "Overrides: make EPOCHS=N SEED=N DEVICE=cpu|cuda; GPT-2: MAX_ITERS=N TIME=seconds;"
+	@echo "           V=1 shows full commands."
