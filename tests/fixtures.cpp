@@ -10,8 +10,21 @@
 #include <fstream>
 
 #include "data/data.h"
+#include "util/fs.h"
 
 namespace knlp::test {
+
+RunOptions quiet(const std::filesystem::path& dir) {
+  RunOptions o;
+  o.run_dir = dir;
+  o.progress = false;
+  o.plot = false;
+  return o;
+}
+
+nlohmann::json metrics_of(const std::filesystem::path& dir) {
+  return nlohmann::json::parse(read_file(dir / "metrics.json"));
+}
 
 std::filesystem::path temp_dir(const std::string& tag) {
   auto dir = std::filesystem::temp_directory_path() /
@@ -42,6 +55,33 @@ void write_tiny_mnist(const std::filesystem::path& dir, int64_t n_train, int64_t
   write_split(dir / name, "t10k", n_test, 2);
 }
 
+static void write_cifar_file(const std::filesystem::path& path, int classes, int64_t n) {
+  std::string bytes;
+  for (int64_t i = 0; i < n; ++i) {
+    const int fine = static_cast<int>((7 * i + 3) % classes);
+    if (classes == 100) bytes += static_cast<char>(fine / 5);
+    bytes += static_cast<char>(fine);
+    for (int v : {static_cast<int>(i), static_cast<int>(2 * i), static_cast<int>(255 - i)})
+      bytes.append(1024, static_cast<char>(v & 0xff));
+  }
+  write_file_atomic(path, bytes);
+}
+
+void write_tiny_cifar(const std::filesystem::path& dir, int classes, int64_t n_train,
+                      int64_t n_test) {
+  if (classes == 10) {
+    std::filesystem::create_directories(dir / "cifar-10-batches-bin");
+    for (int b = 1; b <= 5; ++b)
+      write_cifar_file(dir / "cifar-10-batches-bin" / fmt::format("data_batch_{}.bin", b), 10,
+                       n_train);
+    write_cifar_file(dir / "cifar-10-batches-bin" / "test_batch.bin", 10, n_test);
+  } else {
+    std::filesystem::create_directories(dir / "cifar-100-binary");
+    write_cifar_file(dir / "cifar-100-binary" / "train.bin", 100, n_train);
+    write_cifar_file(dir / "cifar-100-binary" / "test.bin", 100, n_test);
+  }
+}
+
 Config tiny_lenet5_config(const std::filesystem::path& data_dir,
                           const std::filesystem::path& out_dir, int epochs) {
   return Config::parse(fmt::format(R"(CONFIG_NUM_EPOCHS={}
@@ -70,7 +110,7 @@ CONFIG_ADAMW_WEIGHT_DECAY="0.0001"
 
 std::filesystem::path shared_gpt2_vocab() {
   const char* src = std::getenv("KNLP_SOURCE_DIR");
-  if (!src) return {};
+  if (!src) src = KNLP_TEST_SOURCE_DIR;
   auto dir = std::filesystem::path(src) / ".." / "shared" / "data" / "gpt2";
   return std::filesystem::exists(dir / "encoder.json") ? dir : std::filesystem::path();
 }

@@ -1,12 +1,14 @@
 // tests/fixtures.h - tiny data sets and configs that tests write for themselves.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <string>
 
 #include "config/config.h"
+#include "train/train.h"
 
 namespace knlp::test {
 
@@ -19,12 +21,26 @@ std::filesystem::path temp_dir(const std::string& tag);
 void write_tiny_mnist(const std::filesystem::path& dir, int64_t n_train, int64_t n_test,
                       const std::string& name = "mnist");
 
+// Writes CIFAR binary files into dir/cifar-10-batches-bin (classes 10: five training
+// files of n_train records each, one test file of n_test) or dir/cifar-100-binary
+// (classes 100: train.bin, test.bin, two label bytes: coarse = fine / 5, then fine).
+// Record i has label (7 i + 3) % classes and red, green, blue planes filled with
+// i, 2 i, 255 - i.
+void write_tiny_cifar(const std::filesystem::path& dir, int classes, int64_t n_train,
+                      int64_t n_test);
+
+// Options of a run into `dir` with no progress bar and no plot.
+RunOptions quiet(const std::filesystem::path& dir);
+
+// The metrics.json of the run in dir.
+nlohmann::json metrics_of(const std::filesystem::path& dir);
+
 // The .config of a LeNet-5 run on the tiny MNIST in data_dir, results in out_dir.
 Config tiny_lenet5_config(const std::filesystem::path& data_dir,
                           const std::filesystem::path& out_dir, int epochs);
 
-// The GPT-2 vocabulary beside the tree ($KNLP_SOURCE_DIR/../shared/data/gpt2, set by
-// ctest), or an empty path when it is not there (tests then GTEST_SKIP).
+// The GPT-2 vocabulary beside the tree (<source>/../shared/data/gpt2; $KNLP_SOURCE_DIR
+// overrides the source dir), or an empty path when it is not there (tests then skip).
 std::filesystem::path shared_gpt2_vocab();
 // Writes a GPT-2 token dataset into dir/<name>: train.bin and val.bin (nanoGPT
 // format) of a sequence that cycles through `period` distinct ids below `vocab`

@@ -95,6 +95,9 @@ TEST(Config, ResolveRejectsUnknownChoicesWithTheAcceptedOnes) {
     knlp::resolve(cfg);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_EQ(e.line(), "r.config: CONFIG_MODEL: unknown value 'lenet6'; accepted: lenet5");
+    // the list grows with every model; it starts with lenet5
+    EXPECT_EQ(e.line().rfind("r.config: CONFIG_MODEL: unknown value 'lenet6'; accepted: lenet5", 0),
+              0u)
+        << e.line();
   }
 }

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
       {"check", add_check},
       {"data", add_data},
       {"tokenize", add_tokenize},
+      {"matrix", add_matrix},
       {"generate", add_generate},
       {"export", add_export},
       {"logits", add_logits},

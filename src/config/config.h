@@ -113,19 +113,53 @@ struct ModelSettings {
   int64_t in_channels = 1;      // 1 for (Fashion-)MNIST, 3 for CIFAR
   int64_t image_size = 32;      // side of the square input the model sees
   Gpt2Settings gpt2;            // name == "gpt2"
+  std::string stem = "cifar";   // ResNet: cifar (3x3 conv) | imagenet (7x7/2 conv + max-pool)
+  int64_t input_size = 0;       // ResNet: resize inputs to this side first (0: as they come)
+};
+
+// knlp's SPAM (AdamWSpam, and AdamWPrune on it): what step() does to the
+// gradients and moments before the Adam update (docs/optimizers.md).
+struct SpamSettings {
+  bool enabled = false;          // run the spike processing in step()
+  bool clip = true;              // clip each |g| to sqrt(theta * v) of the previous step
+  double theta = 50.0;           // the clip factor
+  double spike_threshold = 2.0;  // z-score of the global grad norm that soft-resets m, v
+  int64_t interval = 0;          // zero m and v every N steps; 0 = never (usual: 1000)
+  int64_t warmup_steps = 0;      // cosine LR warmup after each reset; 0 = none (usual: 100)
+  double grad_clip = 0.0;        // global L2 norm clip after the spike processing; 0 = off
 };
 
 struct OptimSettings {
-  std::string name = "adamw";  // sgd | adam | adamw (+ the ones in optim/)
+  std::string name = "adamw";  // sgd | adam | adamw | adamwadv | adamwspam | adamwprune
+  std::string base = "adamw";  // what AdamWPrune runs (adam .. adamwspam); = name otherwise
   double lr = 1e-3;
   double weight_decay = 0.0;   // decay group only; biases and norms get 0
   double momentum = 0.9;       // SGD
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam family
+  bool amsgrad = false;        // divide by max(v) so far (AdamWAdv/Spam/Prune)
+  bool decoupled_decay = true;  // AdamW decay; false: L2 added to the gradient (Adam)
+  SpamSettings spam;
+};
+
+// bitter8/bitter9 multiply a parameter's score by the weight of its class.
+struct StructuralWeights {
+  double attention = 2.5;  // names with attn, attention, q_proj, k_proj, v_proj, ...
+  double mlp = 1.0;        // names with mlp, c_fc, c_proj
+  double coupling = 3.0;   // names with cross, coupler, gate_to_heads, recip
+  double other = 1.0;      // everything else (all CNN layers)
 };
 
 struct PruneSettings {
-  std::string method = "none";  // none (pruning methods land in prune/)
-  double target_sparsity = 0.0;
+  std::string method = "none";      // none | magnitude | movement | state
+  std::string variant = "bitter0";  // state: the AdamWPrune score, bitter0..bitter9
+  double target_sparsity = 0.0;     // final fraction of prunable weights that are zero
+  int64_t warmup_steps = 100;       // no pruning through this step
+  int64_t frequency = 50;           // masks are recomputed every N steps
+  int64_t ramp_end_epoch = 8;       // the target is reached at the end of this epoch
+  std::string schedule = "cubic";   // cubic (s_f p^3) | zhu-gupta | linear
+  std::string threshold = "exact";  // exact (k = floor(s N) pruned) | sampled
+  double sample_fraction = 0.02;    // sampled: share of the scores the estimate sees
+  StructuralWeights weights;        // bitter8, bitter9
 };
 
 struct TrainSettings {
@@ -141,6 +175,7 @@ struct TrainSettings {
   std::string lr_schedule = "constant";  // constant | cosine (per epoch)
   double lr_min = 0.0;                   // floor of the cosine schedule
   double grad_clip = 0.0;                // global L2 norm clip; 0 = off
+  bool seed_in_name = false;             // a repeat of a matrix: the run name ends in _seed<N>
 };
 
 // The iteration-based language-model trainer (train/lm.cpp).
@@ -178,7 +213,8 @@ struct RunSettings {
 };
 
 // Resolves a .config into the settings of one run; throws Error (exit 2) naming the
-// symbol when a value is inconsistent (a float that does not parse, no model chosen).
+// symbol when a value is inconsistent (a float that does not parse, no model chosen)
+// or when the .config is a test matrix.
 RunSettings resolve(const Config& cfg);
 
 // The tokenizer of a .config (GPT2_TOKENIZER, GPT2_VOCAB_DIR; the defaults above where
@@ -188,5 +224,54 @@ TokenizerSettings resolve_tokenizer(const Config& cfg);
 // The GPT-2 part of resolve() (resolve_gpt2.cpp): model shape, data folder, trainer
 // and sampling settings, when MODEL is "gpt2".
 void resolve_gpt2(const Config& cfg, RunSettings& s);
+
+// The pruning part of resolve() (resolve_prune.cpp).
+PruneSettings resolve_prune(const Config& cfg);
+
+// The ResNet part of resolve(): augmentation, LR schedule, stem, input size
+// (resolve_resnet.cpp); leaves other models' settings alone.
+void resolve_resnet(const Config& cfg, RunSettings& settings);
+
+// The symbol holding the target sparsity of a pruning method: TARGET_SPARSITY, or
+// ADAMWPRUNE_TARGET_SPARSITY for state. The test matrix sets it for each sparsity.
+std::string target_sparsity_symbol(const std::string& method);
+
+// ---------------------------------------------------------------------------
+// Test matrix: a .config whose *_MODE_MULTIPLE symbols or MATRIX_SEEDS list several
+// runs. resolve_matrix() lists its combinations as symbols to set; the matrix module
+// has kconfiglib apply them (scripts/kconfig.py expand), which turns each into the
+// .config of one run, and names that run with train's run_name().
+
+// One line a combination sets: SYMBOL (without CONFIG_) = value (strings unquoted).
+struct MatrixAssignment {
+  std::string symbol, value;
+  bool required = true;  // Kconfig must keep it, or the combination is no valid run
+};
+
+// One cell of the matrix, before Kconfig has seen it.
+struct MatrixCombination {
+  std::string label;  // its values, "seed1 lenet5 sgd magnitude 70", for messages
+  std::string key;    // the values of the required dimensions only, "lenet5 sgd magnitude"
+  std::vector<MatrixAssignment> assignments;
+};
+
+struct MatrixSettings {
+  std::vector<MatrixCombination> combinations;  // in run order; a single run has one, empty
+  int64_t parallel = 1;                          // runs at a time (MATRIX_PARALLEL)
+  std::filesystem::path output_dir = "results";  // matrices go to <output_dir>/matrix-<time>
+};
+
+// Whether cfg describes a test matrix rather than one run.
+bool is_matrix(const Config& cfg);
+
+// The combinations of a normalised .config, in run order: seeds outermost, then
+// models, optimizers, pruning methods, sparsities, AdamWPrune variants. Throws Error
+// (exit 2) naming the symbol when a multiple mode enables nothing or MATRIX_SEEDS is
+// not a list of distinct seeds.
+MatrixSettings resolve_matrix(const Config& cfg);
+
+// The .config of one run of a matrix that trains `parallel` runs at once: its
+// TRAIN_THREADS (all_threads when 0) split evenly, at least 1; as is for parallel 1.
+Config split_threads(const Config& run, int64_t parallel, int64_t all_threads);
 
 }  // namespace knlp

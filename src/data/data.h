@@ -1,6 +1,6 @@
-// data/data.h - datasets as tensors: idx (MNIST, Fashion-MNIST) image sets;
-// tokenizers (GPT-2 byte-level BPE, bytes) and text -> train.bin / val.bin;
-// memory-mapped token files for language models.
+// data/data.h - datasets as tensors: idx (MNIST, Fashion-MNIST) and CIFAR-10/100
+// binary image sets; tokenizers (GPT-2 byte-level BPE, bytes) and text -> train.bin /
+// val.bin; memory-mapped token files for language models.
 //
 // An image set is loaded whole into memory as normalised float tensors; the
 // trainer draws batches from it by index. Token files are memory-mapped and
@@ -33,6 +33,7 @@ struct ImageData {
   ImageSet train, test;
   int64_t num_classes = 10, channels = 1, image_size = 32;
   bool augment = false;  // random crop + horizontal flip while training
+  torch::Tensor pad_value;  // (C) a black pixel, normalised: what the crop pads with
 };
 
 // Reads an idx file (raw or gzipped) into a uint8 tensor shaped as its header says.
@@ -56,8 +57,10 @@ struct ImageShape {
 };
 ImageShape image_shape(const DataSettings& settings);
 
-// Random 4-pixel-padded crop and horizontal flip of a batch, drawn from gen.
-torch::Tensor augment_batch(const torch::Tensor& images, torch::Generator& gen);
+// Random 4-pixel-padded crop and horizontal flip of a batch, drawn from gen. The
+// padding is `fill` per channel (ImageData::pad_value), 0 when undefined.
+torch::Tensor augment_batch(const torch::Tensor& images, torch::Generator& gen,
+                            const torch::Tensor& fill = {});
 
 // ---------------------------------------------------------------------------
 // Tokenizers (docs/data.md). decode(encode(s)) == s for every byte string s,

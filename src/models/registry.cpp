@@ -7,6 +7,7 @@
 #include "models/gpt2.h"
 #include "models/lenet5.h"
 #include "models/models.h"
+#include "models/resnet.h"
 #include "util/check.h"
 
 namespace knlp {
@@ -27,6 +28,8 @@ struct ModelEntry {
 
 const ModelEntry kModels[] = {
     {"lenet5", make<LeNet5>},
+    {"resnet18", make<ResNet>},
+    {"resnet50", make<ResNet>},
     {"gpt2", make_gpt2},
 };
 

@@ -1,4 +1,5 @@
-// optim/moments.cpp - read a parameter's moments from whichever Adam keeps them.
+// optim/moments.cpp - read a parameter's moments from whichever Adam keeps them:
+// knlp's Adam family or LibTorch's Adam/AdamW.
 #include "optim/optim.h"
 
 namespace knlp {
@@ -20,7 +21,8 @@ AdamMoments adam_moments(torch::optim::Optimizer& opt, const torch::Tensor& para
   auto it = opt.state().find(param.unsafeGetTensorImpl());
   if (it == opt.state().end()) return out;
   auto& s = *it->second;
-  read_moments<torch::optim::AdamWParamState>(s, out) ||
+  read_moments<AdamFamilyParamState>(s, out) ||
+      read_moments<torch::optim::AdamWParamState>(s, out) ||
       read_moments<torch::optim::AdamParamState>(s, out);
   return out;
 }

@@ -40,6 +40,46 @@ std::unique_ptr<torch::optim::Optimizer> make_adamw(const ParamGroups& g, const 
   return std::make_unique<torch::optim::AdamW>(grouped(g, o), o);
 }
 
+AdamFamilyOptions family_options(const OptimSettings& s) {
+  return AdamFamilyOptions(s.lr)
+      .betas({s.beta1, s.beta2})
+      .eps(s.eps)
+      .weight_decay(s.weight_decay)
+      .amsgrad(s.amsgrad)
+      .decoupled(s.decoupled_decay);
+}
+
+void log_spam(const SpamSettings& spam) {
+  spdlog::info("spam: clip {} (theta {}), spike z-score > {}, reset every {} steps "
+               "(0: never) with {} warmup steps, global norm clip {}",
+               spam.clip ? "on" : "off", spam.theta, spam.spike_threshold, spam.interval,
+               spam.warmup_steps, spam.grad_clip);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_adamwadv(const ParamGroups& g,
+                                                       const OptimSettings& s) {
+  auto o = family_options(s);
+  return std::make_unique<AdamWAdv>(grouped(g, o), o);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_adamwspam(const ParamGroups& g,
+                                                        const OptimSettings& s) {
+  auto o = family_options(s);
+  auto opt = std::make_unique<AdamWSpam>(grouped(g, o), o, s.spam);
+  log_spam(opt->spam());
+  return opt;
+}
+
+// The base only changes options (decay style, SPAM), so one class serves all four.
+std::unique_ptr<torch::optim::Optimizer> make_adamwprune(const ParamGroups& g,
+                                                         const OptimSettings& s) {
+  auto o = family_options(s);
+  spdlog::info("adamwprune: base {}, betas ({}, {}), amsgrad {}", s.base, s.beta1, s.beta2,
+               s.amsgrad ? "on" : "off");
+  if (s.spam.enabled) log_spam(s.spam);
+  return std::make_unique<AdamWPrune>(grouped(g, o), o, s.spam);
+}
+
 using MakeFn = std::unique_ptr<torch::optim::Optimizer> (*)(const ParamGroups&,
                                                             const OptimSettings&);
 struct OptimizerEntry {
@@ -51,6 +91,9 @@ const OptimizerEntry kOptimizers[] = {
     {"sgd", make_sgd},
     {"adam", make_adam},
     {"adamw", make_adamw},
+    {"adamwadv", make_adamwadv},
+    {"adamwspam", make_adamwspam},
+    {"adamwprune", make_adamwprune},
 };
 
 bool is_no_decay_module(const torch::nn::Module& m) {

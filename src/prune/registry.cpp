@@ -1,7 +1,8 @@
 // prune/registry.cpp - pruning method name -> pruner.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
-#include "prune/prune.h"
+#include "prune/masks.h"
 #include "util/check.h"
 
 namespace knlp {
@@ -12,6 +13,29 @@ namespace {
 class NoPruner : public Pruner {
  public:
   explicit NoPruner(std::vector<PrunableParam> params) { params_ = std::move(params); }
+};
+
+// The score a method ranks weights by: its own name, or AdamWPrune's variant.
+std::string own_score(const PruneSettings& s) { return s.method; }
+
+std::string state_variant(const PruneSettings& s) {
+  const auto variants = scorer_names(/*state_only=*/true);
+  KNLP_CHECK_INPUT(std::find(variants.begin(), variants.end(), s.variant) != variants.end(),
+                   "pruning", "unknown state pruning variant '{}'; accepted: {}", s.variant,
+                   fmt::join(variants, ", "));
+  return s.variant;
+}
+
+struct Method {
+  const char* name;
+  std::string (*score)(const PruneSettings&);  // nullptr: no pruning
+};
+
+const Method kMethods[] = {
+    {"none", nullptr},
+    {"magnitude", own_score},
+    {"movement", own_score},
+    {"state", state_variant},
 };
 
 }  // namespace
@@ -25,12 +49,21 @@ double Pruner::sparsity() const {
   return total ? static_cast<double>(zeros) / static_cast<double>(total) : 0.0;
 }
 
+std::vector<std::string> pruning_methods() {
+  std::vector<std::string> names;
+  for (const auto& m : kMethods) names.emplace_back(m.name);
+  return names;
+}
+
 std::shared_ptr<Pruner> make_pruner(const PruneSettings& settings,
                                     std::vector<PrunableParam> params, int64_t steps_per_epoch) {
-  (void)steps_per_epoch;
-  KNLP_CHECK_INPUT(settings.method == "none", "pruning", "unknown method '{}'; accepted: none",
-                   settings.method);
-  return std::make_shared<NoPruner>(std::move(params));
+  for (const auto& m : kMethods) {
+    if (settings.method != m.name) continue;
+    if (!m.score) return std::make_shared<NoPruner>(std::move(params));
+    return make_mask_pruner(settings, std::move(params), steps_per_epoch, m.score(settings));
+  }
+  raise_at("pruning", settings.method,
+           fmt::format("unknown method; accepted: {}", fmt::join(pruning_methods(), ", ")));
 }
 
 }  // namespace knlp

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -49,6 +50,32 @@ double state_tensors_per_weight(torch::optim::Optimizer& opt, int64_t num_params
   return num_params ? static_cast<double>(elements) / static_cast<double>(num_params) : 0.0;
 }
 
+// Runs the pruner the way a run ends: one step, then one mask update where the
+// schedule has reached its target; checks the sparsity is the target's and logs
+// what the pruner keeps in memory.
+void check_pruning(const RunSettings& s, Model& model, torch::optim::Optimizer& opt) {
+  auto pruner = make_pruner(s.prune, prunable_params(model), /*steps_per_epoch=*/1);
+  const auto& p = s.prune;
+  const int64_t end = std::max(p.warmup_steps, p.ramp_end_epoch) + 1;
+  const int64_t step = (end + p.frequency - 1) / p.frequency * p.frequency;
+  pruner->after_step(step, [&](const torch::Tensor& w) {
+    auto m = adam_moments(opt, w);
+    return Moments{m.exp_avg, m.exp_avg_sq, m.max_exp_avg_sq};
+  });
+  int64_t prunable = 0, bytes = 0;
+  for (const auto& w : pruner->params()) prunable += w.weight.numel();
+  for (const auto& b : pruner->buffers()) bytes += b.numel() * b.element_size();
+  const double sparsity = pruner->sparsity();
+  const double expected = pruner->overall_sparsity(pruner->target_at(step));
+  KNLP_CHECK(std::abs(sparsity - expected) < 0.005, "pruning",
+             "{} pruned {:.2f}% of the weights, the schedule asks for {:.2f}%", p.method,
+             100 * sparsity, 100 * expected);
+  spdlog::info("pruning {}: {:.2f}% of {} prunable weights zero after an update at the target; "
+               "the pruner keeps {:.2f} MiB ({:.2f} bytes per prunable weight)",
+               p.method, 100 * sparsity, prunable, static_cast<double>(bytes) / (1 << 20),
+               prunable ? static_cast<double>(bytes) / static_cast<double>(prunable) : 0.0);
+}
+
 }  // namespace
 
 void check_run(const Config& cfg) {
@@ -71,6 +98,7 @@ void check_run(const Config& cfg) {
   const double state = state_tensors_per_weight(*optimizer, params);
   const double mib = 1024.0 * 1024.0;
   const double fixed = static_cast<double>(params) * 4 * (2 + state) / mib;  // weights + grads
+  check_pruning(s, *model, *optimizer);
   optimizer->zero_grad();
   const double g2 = forward_growth_mib(*model, trainer.dry_run(s, 2).batch);
   const double g8 = forward_growth_mib(*model, trainer.dry_run(s, 8).batch);

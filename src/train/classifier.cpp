@@ -47,18 +47,6 @@ EvalResult evaluate(Model& model, const ImageSet& set, torch::Device device) {
           100.0 * static_cast<double>(correct) / static_cast<double>(set.size())};
 }
 
-// Prunable weights: every Linear and Conv2d weight, in module order.
-std::vector<PrunableParam> prunable_params(torch::nn::Module& model) {
-  std::vector<PrunableParam> out;
-  for (const auto& item : model.named_modules()) {
-    auto* m = item.value().get();
-    if (dynamic_cast<torch::nn::LinearImpl*>(m) || dynamic_cast<torch::nn::Conv2dImpl*>(m))
-      out.push_back({item.key().empty() ? "weight" : item.key() + ".weight",
-                     m->named_parameters(false)["weight"]});
-  }
-  return out;
-}
-
 double learning_rate(const TrainSettings& t, double base, int64_t epoch) {
   if (t.lr_schedule == "cosine")
     return t.lr_min + 0.5 * (base - t.lr_min) *
@@ -83,6 +71,17 @@ struct EpochSums {
 };
 
 }  // namespace
+
+std::vector<PrunableParam> prunable_params(torch::nn::Module& model) {
+  std::vector<PrunableParam> out;
+  for (const auto& item : model.named_modules()) {
+    auto* m = item.value().get();
+    if (dynamic_cast<torch::nn::LinearImpl*>(m) || dynamic_cast<torch::nn::Conv2dImpl*>(m))
+      out.push_back({item.key().empty() ? "weight" : item.key() + ".weight",
+                     m->named_parameters(false)["weight"]});
+  }
+  return out;
+}
 
 DryRunInput classifier_dry_run(const RunSettings& settings, int64_t batch_size) {
   const auto shape = image_shape(settings.data);
@@ -112,24 +111,14 @@ RunResult train_classifier(RunContext& ctx) {
   auto pruner = make_pruner(s.prune, prunable_params(*model), steps_per_epoch);
   spdlog::info("{}: {} parameters; {} train / {} test images, {} steps per epoch",
                s.model.name, model->num_params(), n, data.test.size(), steps_per_epoch);
+  const bool pruning = s.prune.method != "none";
+  const int64_t last_update = steps_per_epoch * t.epochs / s.prune.frequency * s.prune.frequency;
+  if (pruning && pruner->target_at(last_update) < s.prune.target_sparsity)
+    spdlog::warn("pruning: the last mask update (step {}) reaches {:.1f}%, not the target "
+                 "{:.1f}%; end the ramp before the last epoch",
+                 last_update, 100 * pruner->target_at(last_update), 100 * s.prune.target_sparsity);
 
-  ctx.metrics = {{"schema_version", 1},
-                 {"run", ctx.dir.filename().string()},
-                 {"name", run_name(s)},
-                 {"model", s.model.name},
-                 {"dataset", data.name},
-                 {"optimizer", s.optim.name},
-                 {"pruning", s.prune.method},
-                 {"target_sparsity", s.prune.target_sparsity},
-                 {"config_hash", ctx.config.hash()},
-                 {"seed", t.seed},
-                 {"device", ctx.device.str()},
-                 {"threads", torch::get_num_threads()},
-                 {"num_params", model->num_params()},
-                 {"metric", "test_accuracy"},
-                 {"higher_is_better", true},
-                 {"train", json::array()},
-                 {"eval", json::array()}};
+  ctx.start_metrics(data.name, model->num_params(), "test_accuracy", true);
   TrainPosition pos;
   if (auto resumed = load_checkpoint(ctx, *model, *optimizer, *pruner)) pos = *resumed;
   EpochSums sums = EpochSums::from_json(pos.extra.value("epoch_sums", json::object()));
@@ -149,6 +138,7 @@ RunResult train_classifier(RunContext& ctx) {
     return Moments{m.exp_avg, m.exp_avg_sq, m.max_exp_avg_sq};
   };
 
+  double sparsity = pruner->sparsity();  // measured every 10 steps for the bar
   model->train();
   for (; pos.epoch < t.epochs; ++pos.epoch, pos.batch = 0, sums = {}) {
     const double lr = learning_rate(t, s.optim.lr, pos.epoch);
@@ -164,7 +154,7 @@ RunResult train_classifier(RunContext& ctx) {
       auto images = data.train.images.index_select(0, idx);
       if (data.augment) {
         auto aug = generator_for(t.seed, 2, pos.step);
-        images = augment_batch(images, aug);
+        images = augment_batch(images, aug, data.pad_value);
       }
       Batch batch{images.to(ctx.device), data.train.labels.index_select(0, idx).to(ctx.device)};
       optimizer->zero_grad();
@@ -184,11 +174,16 @@ RunResult train_classifier(RunContext& ctx) {
       const double dt = std::chrono::duration<double>(Clock::now() - start).count();
       sums.seconds += dt;
       total_seconds += dt;
-      if (pos.step % 10 == 0)
-        ctx.metrics["train"].push_back({{"step", pos.step}, {"loss", loss}, {"lr", lr}});
+      if (pos.step % 10 == 0) {
+        json entry = {{"step", pos.step}, {"loss", loss}, {"lr", lr}};
+        if (pruning) entry["sparsity"] = sparsity = pruner->sparsity();
+        ctx.metrics["train"].push_back(entry);
+      }
       bar.update(pos.batch + 1,
-                 fmt::format("loss {:.4f} acc {:.1f}% {:.0f} img/s", sums.loss / sums.seen,
-                             100.0 * sums.correct / sums.seen, sums.seen / sums.seconds));
+                 fmt::format("loss {:.4f} acc {:.1f}% {}{:.0f} img/s", sums.loss / sums.seen,
+                             100.0 * sums.correct / sums.seen,
+                             pruning ? fmt::format("sparsity {:.1f}% ", 100 * sparsity) : "",
+                             sums.seen / sums.seconds));
       const bool stop = ctx.should_stop(pos.step);
       if (stop || (t.checkpoint_interval > 0 && pos.step % t.checkpoint_interval == 0 &&
                    pos.batch + 1 < steps_per_epoch)) {
@@ -207,7 +202,7 @@ RunResult train_classifier(RunContext& ctx) {
     bar.finish();
 
     const auto test = evaluate(*model, data.test, ctx.device);
-    const double sparsity = pruner->sparsity();
+    sparsity = pruner->sparsity();
     const bool is_best = test.accuracy > best;
     if (is_best) best = test.accuracy, best_epoch = pos.epoch + 1;
     ctx.metrics["eval"].push_back({{"epoch", pos.epoch + 1},
@@ -217,13 +212,15 @@ RunResult train_classifier(RunContext& ctx) {
                                    {"test_loss", test.loss},
                                    {"test_accuracy", test.accuracy},
                                    {"sparsity", sparsity},
+                                   {"target_sparsity", pruner->target_at(pos.step)},
                                    {"lr", lr},
                                    {"epoch_time_s", sums.seconds},
                                    {"samples_per_s", sums.seen / sums.seconds}});
     spdlog::info("epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | "
-                 "sparsity {:.1f}% | {:.1f} s, {:.0f} img/s",
+                 "sparsity {:.1f}% (target {:.1f}%) | {:.1f} s, {:.0f} img/s",
                  pos.epoch + 1, t.epochs, sums.loss / sums.seen, 100.0 * sums.correct / sums.seen,
-                 test.loss, test.accuracy, 100 * sparsity, sums.seconds,
+                 test.loss, test.accuracy, 100 * sparsity, 100 * pruner->target_at(pos.step),
+                 sums.seconds,
                  sums.seen / sums.seconds);
     ctx.metrics["summary"] = {{"status", "running"},
                               {"epochs_done", pos.epoch + 1},

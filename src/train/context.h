@@ -38,6 +38,11 @@ struct RunContext {
     return stop_requested.load() || (stop_after_steps > 0 && step >= stop_after_steps);
   }
 
+  // Starts `metrics` with the fields every run has (docs/metrics.md): run, name,
+  // model, dataset, optimizer, pruning, seed, device, ..., the ranking metric, and
+  // empty train and eval arrays.
+  void start_metrics(const std::string& dataset, int64_t num_params, const std::string& metric,
+                     bool higher_is_better);
   void write_status(const std::string& status) const;
   // Rewrites metrics.json atomically from `metrics`.
   void write_metrics() const;
@@ -63,6 +68,9 @@ void save_checkpoint(const RunContext& ctx, torch::nn::Module& model,
 std::optional<TrainPosition> load_checkpoint(RunContext& ctx, torch::nn::Module& model,
                                              torch::optim::Optimizer& optimizer,
                                              torch::nn::Module& pruner);
+
+// Prunable weights: every Linear and Conv2d weight, in module order.
+std::vector<PrunableParam> prunable_params(torch::nn::Module& model);
 
 // The trainer of each kind of model.
 RunResult train_classifier(RunContext& ctx);

@@ -4,12 +4,9 @@
 # safetensors and prints its logits for fixed ids (`knlp logits`);
 # tests/gpt2_reference.py rebuilds the model from the file in plain PyTorch and
 # must agree to 1e-5.  Args: knlp binary, venv python, source dir.
-set -euo pipefail
-KNLP=$1 PY=$2 SRC=$3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/lib.sh"
 
-"$PY" - "$TMP/data/tiny" <<'PY'
+"$PY" - "$WORK/data/tiny" <<'PY'
 import os, sys
 import numpy as np
 os.makedirs(sys.argv[1])
@@ -17,7 +14,7 @@ rng = np.random.default_rng(0)
 for split, n in (("train", 5000), ("val", 1000)):
     rng.integers(0, 200, n, dtype=np.uint16).tofile(os.path.join(sys.argv[1], split + ".bin"))
 PY
-cat >"$TMP/defconfig" <<CFG
+cat >"$WORK/defconfig" <<CFG
 CONFIG_MODEL_SELECT_GPT2=y
 CONFIG_GPT2_MODEL_CUSTOM=y
 CONFIG_GPT2_N_LAYER=2
@@ -26,7 +23,7 @@ CONFIG_GPT2_N_EMBD=48
 CONFIG_GPT2_BLOCK_SIZE=32
 CONFIG_GPT2_VOCAB_SIZE=256
 CONFIG_GPT2_DATASET_CUSTOM=y
-CONFIG_GPT2_CUSTOM_DATASET_PATH="$TMP/data/tiny"
+CONFIG_GPT2_CUSTOM_DATASET_PATH="$WORK/data/tiny"
 CONFIG_GPT2_MAX_ITERS=5
 CONFIG_GPT2_EVAL_INTERVAL=5
 CONFIG_GPT2_EVAL_SAMPLES=2
@@ -34,12 +31,12 @@ CONFIG_BATCH_SIZE=4
 CONFIG_LEARNING_RATE="0.01"
 CONFIG_DEVICE="cpu"
 CONFIG_TRAIN_THREADS=1
-CONFIG_OUTPUT_DIR="$TMP/results"
+CONFIG_OUTPUT_DIR="$WORK/results"
 CONFIG_LOG_LEVEL="warn"
 CFG
-(cd "$SRC" && KCONFIG_CONFIG="$TMP/.config" "$PY" scripts/kconfig.py defconfig "$TMP/defconfig" >/dev/null)
-"$KNLP" run --config "$TMP/.config" --run-dir "$TMP/run" --quiet --no-plot >/dev/null
-"$KNLP" export "$TMP/run" --out "$TMP/model.safetensors" >/dev/null
+make_config "$WORK/.config" "$WORK/defconfig"
+"$KNLP" run --config "$WORK/.config" --run-dir "$WORK/run" --quiet --no-plot >/dev/null
+"$KNLP" export "$WORK/run" --out "$WORK/model.safetensors" >/dev/null
 IDS=17,3,199,42,42,0,128,64,5,77,31,2
-"$KNLP" logits "$TMP/model.safetensors" --ids "$IDS" --out "$TMP/logits.safetensors"
-"$PY" "$SRC/tests/gpt2_reference.py" "$TMP/model.safetensors" "$IDS" "$TMP/logits.safetensors"
+"$KNLP" logits "$WORK/model.safetensors" --ids "$IDS" --out "$WORK/logits.safetensors"
+"$PY" "$SRC/tests/gpt2_reference.py" "$WORK/model.safetensors" "$IDS" "$WORK/logits.safetensors"
