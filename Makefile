@@ -3,7 +3,8 @@
 #   make defconfig-lenet5 && make     train LeNet-5 on Fashion-MNIST
 #   make test                         build and run the test suite
 #
-# Command-line overrides (as the kernel allows): EPOCHS=, SEED=, DEVICE=, V=1,
+# Command-line overrides (as the kernel allows): EPOCHS=, SEED=, DEVICE=,
+# MAX_ITERS=, TIME= (GPT-2), V=1,
 # JOBS=N (parallel compile jobs; each torch file needs about 1.5 GiB),
 # PARALLEL=N (matrix runs at a time), DIR= (the matrix of continue/report).
 
@@ -30,7 +31,8 @@ else
 endif
 
 # make EPOCHS=3 SEED=1 DEVICE=cpu: each becomes a --set on the knlp command line.
-OVERRIDE_VARS := EPOCHS:NUM_EPOCHS SEED:SEED DEVICE:DEVICE
+# GPT-2: MAX_ITERS=N (optimizer steps), TIME=S (training-time budget in seconds).
+OVERRIDE_VARS := EPOCHS:NUM_EPOCHS SEED:SEED DEVICE:DEVICE MAX_ITERS:GPT2_MAX_ITERS TIME:GPT2_MAX_TIME
 OVERRIDES := $(foreach o,$(OVERRIDE_VARS),$(if $($(word 1,$(subst :, ,$(o)))),--set $(word 2,$(subst :, ,$(o)))=$($(word 1,$(subst :, ,$(o))))))
 PARALLEL_ARG := $(if $(PARALLEL),--parallel $(PARALLEL))
 # A .config that lists several runs (CONFIG_MATRIX=y) runs as a test matrix.
@@ -68,7 +70,7 @@ $(BUILD)/include/generated/autoconf.h: $(wildcard $(KCONFIG_CONFIG)) $(wildcard 
 # Run what .config says
 
 .PHONY: all check continue dry-run report
-all: build check-config
+all: build check-config data-for-config
 	$(Q)if $(IF_MATRIX); then \
 		$(KNLP) matrix run --config $(KCONFIG_CONFIG) $(OVERRIDES) $(PARALLEL_ARG); \
 	else \
@@ -142,6 +144,15 @@ KERNEL_DOCS ?= /usr/share/doc/linux-doc-6.1/Documentation
 VOCAB_DIR ?= $(or $(KNLP_VOCAB_DIR),$(patsubst %/encoder.json,%,$(firstword \
 	$(wildcard ../shared/data/gpt2/encoder.json data/gpt2/encoder.json))))
 
+# A .config that trains on the kernel docs prepares them on first use (seconds).
+.PHONY: data-for-config
+data-for-config: build
+	$(Q)if grep -qx 'CONFIG_GPT2_DATASET_KERNEL_DOCS=y' $(KCONFIG_CONFIG) 2>/dev/null && \
+		grep -qx 'CONFIG_DATA_DIR="data"' $(KCONFIG_CONFIG) && [ ! -f data/kernel-docs/train.bin ]; then \
+		$(MAKE) --no-print-directory data-kernel-docs; fi
+
+# Without data/gpt2, it becomes a link to the vocabulary found, the default
+# GPT2_VOCAB_DIR that `knlp generate` reads.
 .PHONY: data-kernel-docs
 data-kernel-docs: build
 	$(Q)if [ ! -d $(KERNEL_DOCS) ]; then \
@@ -154,6 +165,8 @@ data-kernel-docs: build
 		exit 2; fi
 	$(Q)$(KNLP) data prepare $(KERNEL_DOCS) --ext rst --out data/kernel-docs \
 		--tokenizer gpt2 --vocab-dir $(VOCAB_DIR)
+	$(Q)if [ ! -e data/gpt2 ]; then echo "  LN      data/gpt2 -> $(abspath $(VOCAB_DIR))"; \
+		ln -s $(abspath $(VOCAB_DIR)) data/gpt2; fi
 
 # ---------------------------------------------------------------------------
 # Tests, lint, benchmarks
@@ -170,6 +183,7 @@ bench: build
 	$(Q)mkdir -p bench/out
 	$(Q)$(PY) bench/lenet5_train.py --knlp $(KNLP) --out bench/out/lenet5_train.json
 	$(Q)$(PY) bench/prune_memory.py --knlp $(KNLP) --python $(PY) --out bench/out/prune_memory.json
+	$(Q)$(PY) bench/gpt2_train.py --knlp $(KNLP) --out bench/out/gpt2_train.json
 
 # ---------------------------------------------------------------------------
 # Cleaning
@@ -217,4 +231,5 @@ help:
 	@echo "  clean             - remove build outputs (keeps .config and results/)"
 	@echo "  mrproper          - also .config and every generated file"
 	@echo ""
-	@echo "Overrides: make EPOCHS=N SEED=N DEVICE=cpu|cuda PARALLEL=N DIR=...; V=1 shows full commands."
+	@echo "Overrides: make EPOCHS=N SEED=N DEVICE=cpu|cuda PARALLEL=N DIR=...;"
+	@echo "           GPT-2: MAX_ITERS=N TIME=seconds; V=1 shows full commands."

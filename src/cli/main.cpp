@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
       {"data", add_data},
       {"tokenize", add_tokenize},
       {"matrix", add_matrix},
+      {"generate", add_generate},
+      {"export", add_export},
+      {"logits", add_logits},
   };
   std::vector<std::pair<CLI::App*, Action>> actions;
   for (const auto& [name, add] : subcommands) {

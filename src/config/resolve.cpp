@@ -12,16 +12,18 @@ namespace knlp {
 
 namespace {
 
-// Which symbol names the dataset of each model.
+// Which symbol names the dataset of each model, and what resolves the model's own symbols.
 struct ModelSymbols {
   const char* name;
   const char* dataset;
+  void (*resolve_model)(const Config&, RunSettings&) = nullptr;
 };
 
 constexpr ModelSymbols kModelSymbols[] = {
     {"lenet5", "LENET5_DATASET"},
-    {"resnet18", "RESNET18_DATASET"},
-    {"resnet50", "RESNET50_DATASET"},
+    {"resnet18", "RESNET18_DATASET", resolve_resnet},
+    {"resnet50", "RESNET50_DATASET", resolve_resnet},
+    {"gpt2", "GPT2_DATASET_NAME", resolve_gpt2},
 };
 
 TrainSettings resolve_train(const Config& cfg) {
@@ -48,8 +50,6 @@ TrainSettings resolve_train(const Config& cfg) {
 
 }  // namespace
 
-PruneSettings resolve_prune(const Config& cfg);  // resolve_prune.cpp
-
 RunSettings resolve(const Config& cfg) {
   KNLP_CHECK_INPUT(!is_matrix(cfg), "CONFIG_MATRIX",
                    "{} is a test matrix, not one run; run it with 'make' or 'knlp matrix run'",
@@ -63,7 +63,7 @@ RunSettings resolve(const Config& cfg) {
   s.optim = resolve_optim(cfg, s.train);
   s.tokenizer = resolve_tokenizer(cfg);
   s.prune = resolve_prune(cfg);
-  resolve_resnet(cfg, s);
+  if (model.resolve_model) model.resolve_model(cfg, s);
   return s;
 }
 

@@ -45,6 +45,11 @@ struct Dimension {
 const Dimension kDimensions[] = {
     {"model", "MODEL_MODE_MULTIPLE", true, {
       {"lenet5", "MODEL_ENABLE_LENET5", {{"MODEL_MODE_SINGLE", "y"}, {"MODEL_SELECT_LENET5", "y"}}},
+      {"resnet18", "MODEL_ENABLE_RESNET18",
+       {{"MODEL_MODE_SINGLE", "y"}, {"MODEL_SELECT_RESNET18", "y"}}},
+      {"resnet50", "MODEL_ENABLE_RESNET50",
+       {{"MODEL_MODE_SINGLE", "y"}, {"MODEL_SELECT_RESNET50", "y"}}},
+      {"gpt2", "MODEL_ENABLE_GPT2", {{"MODEL_MODE_SINGLE", "y"}, {"MODEL_SELECT_GPT2", "y"}}},
     }},
     {"optimizer", "OPTIMIZER_MODE_MULTIPLE", true, {
       {"sgd", "OPTIMIZER_ENABLE_SGD",

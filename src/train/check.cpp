@@ -102,7 +102,7 @@ void check_run(const Config& cfg) {
   optimizer->zero_grad();
   const double g2 = forward_growth_mib(*model, trainer.dry_run(s, 2).batch);
   const double g8 = forward_growth_mib(*model, trainer.dry_run(s, 8).batch);
-  const double per_sample = std::max(0.0, (g8 - g2) / 6.0);
+  const double per_sample = std::max(0.0, (g8 - g2) / 6.0) * small.sample_scale;
   const double activations = per_sample * static_cast<double>(s.train.batch_size);
   spdlog::info("check {}: ok ({} parameters, loss of a random batch {:.4f})", run_name(s),
                params, out.loss.item<double>());

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "models/models.h"
 
 namespace knlp {
 
@@ -54,5 +55,16 @@ std::string read_status(const std::filesystem::path& run_dir);
 // Whether run_dir holds a complete checkpoint (one with its DONE marker) that
 // `run_training` with resume would continue from.
 bool has_checkpoint(const std::filesystem::path& run_dir);
+
+// A language model restored from a run directory's checkpoint.
+struct TrainedModel {
+  RunSettings settings;                   // from the run's saved .config
+  std::shared_ptr<LanguageModel> model;   // in eval mode, on the device asked for
+};
+
+// Loads checkpoint `which` ("best" or "last") of run_dir. Throws Error (exit 2) when
+// the folder holds no run, no such checkpoint, or a model that is not a language model.
+TrainedModel load_trained_model(const std::filesystem::path& run_dir, const std::string& which,
+                                torch::Device device);
 
 }  // namespace knlp
