@@ -17,11 +17,11 @@
 
 #include "fixtures.h"
 #include "matrix/matrix.h"
-#include "matrix/scripts.h"  // run_script, to load a defconfig as make does
 #include "train/train.h"
 #include "util/check.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/scripts.h"  // run_script, to load a defconfig as make does
 
 namespace {
 

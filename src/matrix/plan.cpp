@@ -17,10 +17,10 @@
 #include <set>
 
 #include "matrix/matrix.h"
-#include "matrix/scripts.h"
 #include "train/train.h"  // run_name, check_run
 #include "util/check.h"
 #include "util/fs.h"
+#include "util/scripts.h"
 
 namespace knlp {
 

@@ -11,11 +11,11 @@
 #include <optional>
 
 #include "matrix/matrix.h"
-#include "matrix/scripts.h"
 #include "train/train.h"  // read_status
 #include "util/check.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/scripts.h"
 
 namespace knlp {
 

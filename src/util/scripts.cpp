@@ -1,5 +1,5 @@
-// matrix/scripts.cpp - run a Python script of the source tree and read its output.
-#include "matrix/scripts.h"
+// util/scripts.cpp - run a Python script of the source tree and read its output.
+#include "util/scripts.h"
 
 #include <fmt/format.h>
 #include <sys/wait.h>
@@ -35,14 +35,19 @@ std::string shell_quote(const std::string& s) {
 
 }  // namespace
 
-std::string run_script(const std::string& script, const std::vector<std::string>& args) {
-  const auto src = env_or("KNLP_SOURCE_DIR", KNLP_SOURCE_DIR);
-  const auto err = std::filesystem::temp_directory_path() /
-                   fmt::format("knlp-script-{}-{}.err", ::getpid(), script);
-  std::string cmd = fmt::format("cd {} && {} scripts/{}", shell_quote(src),
+std::filesystem::path source_dir() { return env_or("KNLP_SOURCE_DIR", KNLP_SOURCE_DIR); }
+
+std::string script_command(const std::string& script, const std::vector<std::string>& args) {
+  std::string cmd = fmt::format("cd {} && {} scripts/{}", shell_quote(source_dir().string()),
                                 shell_quote(env_or("KNLP_PYTHON", KNLP_PYTHON)), script);
   for (const auto& a : args) cmd += " " + shell_quote(a);
-  cmd += " 2>" + shell_quote(err.string());
+  return cmd;
+}
+
+std::string run_script(const std::string& script, const std::vector<std::string>& args) {
+  const auto err = std::filesystem::temp_directory_path() /
+                   fmt::format("knlp-script-{}-{}.err", ::getpid(), script);
+  const std::string cmd = script_command(script, args) + " 2>" + shell_quote(err.string());
   std::string out;
   FILE* p = ::popen(cmd.c_str(), "r");
   KNLP_CHECK(p, script, "cannot start: {}", cmd);
