@@ -93,6 +93,7 @@ struct TrainerEntry {
   const char* model;
   RunResult (*train)(RunContext& ctx);
   DryRunInput (*dry_run)(const RunSettings& settings, int64_t batch_size);
+  std::string (*length)(const RunSettings& settings);  // "10 epochs of batch 128"
 };
 const TrainerEntry& trainer_for(const std::string& model);
 

@@ -12,13 +12,7 @@
 #include "util/check.h"
 #include "util/fs.h"
 #include "util/log.h"
-
-#ifndef KNLP_SOURCE_DIR
-#define KNLP_SOURCE_DIR "."
-#endif
-#ifndef KNLP_PYTHON
-#define KNLP_PYTHON "python3"
-#endif
+#include "util/scripts.h"
 
 namespace knlp {
 
@@ -42,7 +36,7 @@ std::string first_line_of(const std::string& cmd) {
 
 std::string git_revision() {
   auto rev = first_line_of(fmt::format("git -C '{}' describe --always --dirty --abbrev=12 2>/dev/null",
-                                       KNLP_SOURCE_DIR));
+                                       source_dir().string()));
   return rev.empty() ? "unknown" : rev;
 }
 
@@ -62,7 +56,7 @@ void log_settings(const RunContext& ctx) {
       {"pruning", s.prune.method == "none" ? "none"
                                            : fmt::format("{} to {:.0f}%", s.prune.method,
                                                          100 * s.prune.target_sparsity)},
-      {"epochs x batch", fmt::format("{} x {}", s.train.epochs, s.train.batch_size)},
+      {"length", trainer_for(s.model.name).length(s)},
       {"seed", std::to_string(s.train.seed)},
       {"device", fmt::format("{} ({} threads)", ctx.device.str(), torch::get_num_threads())},
       {"config hash", ctx.config.hash()},
@@ -73,19 +67,26 @@ void log_settings(const RunContext& ctx) {
 }
 
 void plot_curves(const std::filesystem::path& dir) {
-  const char* py = std::getenv("KNLP_PYTHON");
-  auto cmd = fmt::format("'{}' '{}/scripts/plot_curves.py' '{}' >/dev/null 2>&1",
-                         py ? py : KNLP_PYTHON, KNLP_SOURCE_DIR, dir.string());
+  const auto cmd = script_command("plot_curves.py", {dir.string()}) + " >/dev/null 2>&1";
   if (std::system(cmd.c_str()) != 0)
     spdlog::warn("could not draw {}/curves.png (is matplotlib in the knlp venv?)", dir.string());
 }
 
+std::string epochs(const RunSettings& s) {
+  return fmt::format("{} epochs of batch {}", s.train.epochs, s.train.batch_size);
+}
+
+std::string iterations(const RunSettings& s) {
+  return fmt::format("{} iterations of {} x {} sequences", s.lm.max_iters, s.train.batch_size,
+                     s.lm.gradient_accumulation);
+}
+
 // Which trainer runs each model: epoch-based classifiers, iteration-based LMs.
 const TrainerEntry kTrainers[] = {
-    {"lenet5", train_classifier, classifier_dry_run},
-    {"resnet18", train_classifier, classifier_dry_run},
-    {"resnet50", train_classifier, classifier_dry_run},
-    {"gpt2", train_lm, lm_dry_run},
+    {"lenet5", train_classifier, classifier_dry_run, epochs},
+    {"resnet18", train_classifier, classifier_dry_run, epochs},
+    {"resnet50", train_classifier, classifier_dry_run, epochs},
+    {"gpt2", train_lm, lm_dry_run, iterations},
 };
 
 }  // namespace
