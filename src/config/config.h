@@ -161,6 +161,12 @@ struct TrainSettings {
   double grad_clip = 0.0;                // global L2 norm clip; 0 = off
 };
 
+struct KvSettings {
+  std::string k_format = "int8";  // fp32 | bf16 | int8 | int4 (kv/kv.h KvFormat)
+  std::string v_format = "int4";
+  bool fused = true;              // fused decode kernel; false: dequantize + torch attention
+};
+
 struct RunSettings {
   DataSettings data;
   ModelSettings model;
@@ -168,6 +174,7 @@ struct RunSettings {
   PruneSettings prune;
   TrainSettings train;
   TokenizerSettings tokenizer;
+  KvSettings kv;
 };
 
 // Resolves a .config into the settings of one run; throws Error (exit 2) naming the
@@ -188,5 +195,9 @@ void resolve_resnet(const Config& cfg, RunSettings& settings);
 // The symbol holding the target sparsity of a pruning method: TARGET_SPARSITY, or
 // ADAMWPRUNE_TARGET_SPARSITY for state. The test matrix sets it for each sparsity.
 std::string target_sparsity_symbol(const std::string& method);
+
+// The KV cache settings alone (resolve_kv.cpp); a .config without the KV
+// symbols (an older one) gets the defaults above.
+KvSettings resolve_kv(const Config& cfg);
 
 }  // namespace knlp

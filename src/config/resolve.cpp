@@ -58,6 +58,7 @@ RunSettings resolve(const Config& cfg) {
   s.tokenizer = resolve_tokenizer(cfg);
   s.prune = resolve_prune(cfg);
   resolve_resnet(cfg, s);
+  s.kv = resolve_kv(cfg);
   return s;
 }
 
