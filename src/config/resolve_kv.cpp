@@ -1,7 +1,8 @@
 // config/resolve_kv.cpp - the KV cache symbols (Kconfig.kv) to KvSettings.
 //
 // The K and V format choices reach .config as the hidden strings KV_K_FORMAT
-// and KV_V_FORMAT.
+// and KV_V_FORMAT; the build-time switches (KV_CUDA, KV_HIP) are read by
+// CMake, not here.
 #include "config/config.h"
 #include "util/check.h"
 
