@@ -153,6 +153,7 @@ lint: $(DEPS_STAMP)
 bench: build
 	$(Q)mkdir -p bench/out
 	$(Q)$(PY) bench/lenet5_train.py --knlp $(KNLP) --out bench/out/lenet5_train.json
+	$(Q)$(KNLP) bench decode --json bench/out/kv_decode.json
 
 # ---------------------------------------------------------------------------
 # Cleaning

@@ -41,5 +41,6 @@ Action add_run(CLI::App& app);
 Action add_check(CLI::App& app);
 Action add_data(CLI::App& app);
 Action add_tokenize(CLI::App& app);
+Action add_bench(CLI::App& app);
 
 }  // namespace knlp

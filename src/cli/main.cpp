@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
       {"check", add_check},
       {"data", add_data},
       {"tokenize", add_tokenize},
+      {"bench", add_bench},
   };
   std::vector<std::pair<CLI::App*, Action>> actions;
   for (const auto& [name, add] : subcommands) {

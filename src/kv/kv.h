@@ -9,6 +9,7 @@
 // against.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -162,5 +163,22 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
                         int64_t length);
 
 }  // namespace kv_ref
+
+// ---------------------------------------------------------------------------
+// `knlp bench decode`
+
+struct DecodeBenchOptions {
+  bool quick = false;             // three small shapes, for a smoke run
+  int64_t threads = 0;            // 0: LibTorch's default
+  std::string device = "cpu";     // cpu | cuda
+  double max_cache_gib = 2.0;     // skip shapes whose fp32 cache (K + V) is larger
+  double max_unfused_gib = 0.5;   // time the unfused int4 path only up to this fp32 size
+  std::string isa;                // CPU kernel instruction set; empty: the widest
+};
+
+// Measures copy bandwidth, then per shape and format: checks the fused kernel
+// against kv_ref, times it (median and min ms) and reports bytes, GB/s and the
+// ratios the JSON document in docs/int4-kv.md describes. Logs a table as it goes.
+nlohmann::json run_decode_bench(const DecodeBenchOptions& options);
 
 }  // namespace knlp
