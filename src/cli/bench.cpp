@@ -25,7 +25,7 @@ Action add_bench(CLI::App& app) {
   decode->add_option("--device", o->decode.device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
-  decode->add_option("--isa", o->decode.isa, "CPU kernel instruction set (avx512, avx2, x86-64); "
+  decode->add_option("--isa", o->decode.isa, "CPU kernel instruction set (avx512vnni, avx512, avx2, x86-64); "
                                              "default: the widest this CPU runs");
   decode->add_option("--max-cache-gib", o->decode.max_cache_gib,
                      "skip shapes whose fp32 K+V cache is larger")

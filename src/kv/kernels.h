@@ -74,7 +74,7 @@ struct DecodeArgs {
 void decode_cpu_rows(const DecodeArgs& a, int64_t begin, int64_t end);
 
 // The instruction set decode_cpu_rows runs with: the widest this CPU has
-// (avx512, avx2, x86-64) unless set_decode_cpu_isa chose another.
+// (avx512vnni, avx512, avx2, x86-64) unless set_decode_cpu_isa chose another.
 const char* decode_cpu_isa();
 
 // The instruction sets decode_cpu_rows can use on this CPU, widest first.

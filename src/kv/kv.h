@@ -96,7 +96,7 @@ torch::Tensor kv_decode(const torch::Tensor& q, const KvPacked& k, const KvPacke
 torch::Tensor kv_decode_unfused(const torch::Tensor& q, const KvPacked& k, const KvPacked& v,
                                 KvSpec spec, int64_t length);
 
-// The instruction set the CPU kernel uses: avx512, avx2 or x86-64.
+// The instruction set the CPU kernel uses: avx512vnni, avx512, avx2 or x86-64.
 const char* kv_cpu_isa();
 
 // The instruction sets the CPU kernel can use on this machine, widest first.
