@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """plot_kv_bench.py - plot `knlp bench decode --json FILE` results.
 
-  plot_kv_bench.py BENCH.json OUT.png [--heads 12 --head-dim 64]
+  plot_kv_bench.py BENCH.json OUT.png [--heads 12 --head-dim 64] [--table]
 
 One column per batch size, for one head shape: the top row is the speed-up
 over the fp32 cache (fused kernel), the bottom row the achieved bandwidth
 (bytes of cache read per step over the median time) as a fraction of the
-machine's copy bandwidth the benchmark measured.
+machine's copy bandwidth the benchmark measured. --table also prints the
+results of every head shape as a markdown table (docs/int4-kv.md).
 """
 import argparse
 import json
@@ -28,14 +29,42 @@ SERIES = [
 ]
 
 
+def table(doc):
+    """One markdown row per shape: fp32 (fused and SDPA), then per format
+    ms per step (median / min), GB/s and % of copy bandwidth (median), and
+    the speed-up over the fused fp32 cache."""
+    fmts = ["bf16", "int8", "k8v4", "int4"]
+    by = {}
+    for r in doc["results"]:
+        key = (r["heads"], r["head_dim"], r["batch"], r["context"])
+        by.setdefault(key, {})[(r["format"], r["kernel"])] = r
+    head = "| shape | fp32 ms | SDPA ms | " + " | ".join(
+        f"{f} ms | {f} GB/s (% copy) | {f} x fp32" for f in fmts) + " |"
+    print(head)
+    print("|" + "---|" * (3 + 3 * len(fmts)))
+    for (h, d, b, t), rows in sorted(by.items()):
+        fp32, sdpa = rows[("fp32", "fused")], rows[("fp32", "sdpa")]
+        cells = [f"B{b} {h}x{d} T{t // 1024}K",
+                 f"{fp32['median_ms']:.3g}", f"{sdpa['median_ms']:.3g}"]
+        for f in fmts:
+            r = rows[(f, "fused")]
+            cells += [f"{r['median_ms']:.3g} / {r['min_ms']:.3g}",
+                      f"{r['gbps']:.1f} ({100 * r['frac_copy_bw']:.0f} %)",
+                      f"{r['speedup_vs_fp32']:.1f}"]
+        print("| " + " | ".join(cells) + " |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bench")
     ap.add_argument("out")
     ap.add_argument("--heads", type=int, default=12)
     ap.add_argument("--head-dim", type=int, default=64)
+    ap.add_argument("--table", action="store_true", help="print a markdown table too")
     args = ap.parse_args()
     doc = json.load(open(args.bench))
+    if args.table:
+        table(doc)
     rows = [r for r in doc["results"]
             if r["heads"] == args.heads and r["head_dim"] == args.head_dim]
     batches = sorted({r["batch"] for r in rows})
