@@ -3,8 +3,10 @@
 #   make defconfig-lenet5 && make     train LeNet-5 on Fashion-MNIST
 #   make test                         build and run the test suite
 #
-# Command-line overrides (as the kernel allows): EPOCHS=, SEED=, DEVICE=, V=1,
-# JOBS=N (parallel compile jobs; each torch file needs about 1.5 GiB).
+# Command-line overrides (as the kernel allows): EPOCHS=, SEED=, DEVICE=,
+# MAX_ITERS=, TIME= (GPT-2), V=1,
+# JOBS=N (parallel compile jobs; each torch file needs about 1.5 GiB),
+# PARALLEL=N (matrix runs at a time), DIR= (the matrix of continue/report).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -29,8 +31,12 @@ else
 endif
 
 # make EPOCHS=3 SEED=1 DEVICE=cpu: each becomes a --set on the knlp command line.
-OVERRIDE_VARS := EPOCHS:NUM_EPOCHS SEED:SEED DEVICE:DEVICE
+# GPT-2: MAX_ITERS=N (optimizer steps), TIME=S (training-time budget in seconds).
+OVERRIDE_VARS := EPOCHS:NUM_EPOCHS SEED:SEED DEVICE:DEVICE MAX_ITERS:GPT2_MAX_ITERS TIME:GPT2_MAX_TIME
 OVERRIDES := $(foreach o,$(OVERRIDE_VARS),$(if $($(word 1,$(subst :, ,$(o)))),--set $(word 2,$(subst :, ,$(o)))=$($(word 1,$(subst :, ,$(o))))))
+PARALLEL_ARG := $(if $(PARALLEL),--parallel $(PARALLEL))
+# A .config that lists several runs (CONFIG_MATRIX=y) runs as a test matrix.
+IF_MATRIX := grep -qx 'CONFIG_MATRIX=y' $(KCONFIG_CONFIG)
 
 # ---------------------------------------------------------------------------
 # Dependencies: Debian packages and the venv, installed once per machine.
@@ -69,14 +75,32 @@ $(BUILD)/include/generated/kernels.h: $(BUILD)/include/generated/autoconf.h
 # ---------------------------------------------------------------------------
 # Run what .config says
 
-.PHONY: all check
-all: build check-config
-	$(Q)$(KNLP) run --config $(KCONFIG_CONFIG) $(OVERRIDES)
+.PHONY: all check continue dry-run report
+all: build check-config data-for-config
+	$(Q)if $(IF_MATRIX); then \
+		$(KNLP) matrix run --config $(KCONFIG_CONFIG) $(OVERRIDES) $(PARALLEL_ARG); \
+	else \
+		$(KNLP) run --config $(KCONFIG_CONFIG) $(OVERRIDES); \
+	fi
 
 check: build check-config
 	$(Q)$(PY) scripts/kconfig.py check $(KCONFIG_CONFIG) || \
 		echo "  (these lines of $(KCONFIG_CONFIG) are not what Kconfig keeps; 'make olddefconfig' applies Kconfig's choice)"
-	$(Q)$(KNLP) check --config $(KCONFIG_CONFIG) $(OVERRIDES)
+	$(Q)if $(IF_MATRIX); then \
+		$(KNLP) matrix check --config $(KCONFIG_CONFIG) $(OVERRIDES); \
+	else \
+		$(KNLP) check --config $(KCONFIG_CONFIG) $(OVERRIDES); \
+	fi
+
+# The test matrix: finish the newest (or DIR=) one, print a plan, (re)write a report.
+continue: build
+	$(Q)$(KNLP) matrix continue $(DIR) --config $(KCONFIG_CONFIG) $(PARALLEL_ARG)
+
+dry-run: build check-config
+	$(Q)$(KNLP) matrix plan --config $(KCONFIG_CONFIG) $(OVERRIDES)
+
+report: build
+	$(Q)$(KNLP) matrix report $(DIR) --config $(KCONFIG_CONFIG)
 
 .PHONY: check-config
 check-config:
@@ -126,6 +150,15 @@ KERNEL_DOCS ?= /usr/share/doc/linux-doc-6.1/Documentation
 VOCAB_DIR ?= $(or $(KNLP_VOCAB_DIR),$(patsubst %/encoder.json,%,$(firstword \
 	$(wildcard ../shared/data/gpt2/encoder.json data/gpt2/encoder.json))))
 
+# A .config that trains on the kernel docs prepares them on first use (seconds).
+.PHONY: data-for-config
+data-for-config: build
+	$(Q)if grep -qx 'CONFIG_GPT2_DATASET_KERNEL_DOCS=y' $(KCONFIG_CONFIG) 2>/dev/null && \
+		grep -qx 'CONFIG_DATA_DIR="data"' $(KCONFIG_CONFIG) && [ ! -f data/kernel-docs/train.bin ]; then \
+		$(MAKE) --no-print-directory data-kernel-docs; fi
+
+# Without data/gpt2, it becomes a link to the vocabulary found, the default
+# GPT2_VOCAB_DIR that `knlp generate` reads.
 .PHONY: data-kernel-docs
 data-kernel-docs: build
 	$(Q)if [ ! -d $(KERNEL_DOCS) ]; then \
@@ -138,6 +171,8 @@ data-kernel-docs: build
 		exit 2; fi
 	$(Q)$(KNLP) data prepare $(KERNEL_DOCS) --ext rst --out data/kernel-docs \
 		--tokenizer gpt2 --vocab-dir $(VOCAB_DIR)
+	$(Q)if [ ! -e data/gpt2 ]; then echo "  LN      data/gpt2 -> $(abspath $(VOCAB_DIR))"; \
+		ln -s $(abspath $(VOCAB_DIR)) data/gpt2; fi
 
 # ---------------------------------------------------------------------------
 # Tests, lint, benchmarks
@@ -154,6 +189,8 @@ bench: build
 	$(Q)mkdir -p bench/out
 	$(Q)$(PY) bench/lenet5_train.py --knlp $(KNLP) --out bench/out/lenet5_train.json
 	$(Q)$(KNLP) bench decode --json bench/out/kv_decode.json
+	$(Q)$(PY) bench/prune_memory.py --knlp $(KNLP) --python $(PY) --out bench/out/prune_memory.json
+	$(Q)$(PY) bench/gpt2_train.py --knlp $(KNLP) --out bench/out/gpt2_train.json
 
 # ---------------------------------------------------------------------------
 # Cleaning
@@ -180,7 +217,12 @@ help:
 	@echo ""
 	@echo "Running:"
 	@echo "* all               - install missing deps, build ./$(KNLP), run what .config says"
+	@echo "                      (a test matrix when it lists several runs; PARALLEL=N at a time)"
 	@echo "  check             - dry run: validate .config, build the model, one step on a tiny batch"
+	@echo "                      (every run of a matrix)"
+	@echo "  dry-run           - print the runs .config expands into; run nothing"
+	@echo "  continue          - finish the newest interrupted matrix (DIR=results/matrix-<time>)"
+	@echo "  report            - rewrite summary.md, summary.csv and plots/ of a matrix (DIR=)"
 	@echo "  build             - only build"
 	@echo "  deps              - install Debian packages and the venv ($(KNLP_VENV))"
 	@echo ""
@@ -196,4 +238,5 @@ help:
 	@echo "  clean             - remove build outputs (keeps .config and results/)"
 	@echo "  mrproper          - also .config and every generated file"
 	@echo ""
-	@echo "Overrides: make EPOCHS=N SEED=N DEVICE=cpu|cuda; V=1 shows full commands."
+	@echo "Overrides: make EPOCHS=N SEED=N DEVICE=cpu|cuda PARALLEL=N DIR=...;"
+	@echo "           GPT-2: MAX_ITERS=N TIME=seconds; V=1 shows full commands."

@@ -8,13 +8,17 @@
   kconfig.py genconfig HEADER        write the C header of build-time switches
   kconfig.py symbols OUT             write the C++ symbol table (name, type, range)
   kconfig.py dead-symbols SRC_DIR    list symbols Kconfig declares that nothing reads, and the reverse
+  kconfig.py normalize FILE          print FILE as olddefconfig would write it
+  kconfig.py expand FILE REQUEST     the .config of each run of a test matrix (JSON, see cmd_expand)
 
 KCONFIG_CONFIG names the .config file (default .config); the Kconfig tree is read
 from the current directory.
 """
+import json
 import os
 import re
 import sys
+import tempfile
 
 import kconfiglib
 
@@ -126,6 +130,44 @@ def cmd_genconfig(header):
     kconf.write_autoconf(header)
 
 
+def config_text(kconf):
+    """The .config kconfiglib would write, as a string."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "config")
+        kconf.write_config(path, header="", save_old=False)
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+
+
+def cmd_normalize(path):
+    kconf = load_kconfig()
+    kconf.load_config(path)
+    sys.stdout.write(config_text(kconf))
+
+
+def cmd_expand(path, request):
+    """The test matrix's expansion (src/config/resolve_matrix.cpp) asks, for each
+    combination, what the matrix .config becomes once a list of symbols is set:
+    REQUEST is a JSON list of combinations, each a list of [SYMBOL, value]. Prints
+    a JSON list with, per combination, {"config": the normalised .config text,
+    "dropped": [[SYMBOL, value, why], ...] for the assignments Kconfig did not keep}.
+    The C++ side decides which drops make a combination invalid."""
+    kconf = load_kconfig()
+    with open(request, encoding="utf-8") as f:
+        combos = json.load(f)
+    out = []
+    for assigns in combos:
+        kconf.load_config(path)
+        for name, value in assigns:
+            sym = kconf.syms.get(name)
+            if sym is None or not sym.nodes:
+                raise kconfiglib.KconfigError(f"{request}: CONFIG_{name}: undeclared symbol")
+            sym.set_value(value)
+        dropped = [[n, v, why_dropped(kconf, n, v)] for n, v in assigns]
+        out.append({"config": config_text(kconf), "dropped": [d for d in dropped if d[2]]})
+    json.dump(out, sys.stdout)
+
+
 TYPES = {kconfiglib.BOOL: "kBool", kconfiglib.TRISTATE: "kBool", kconfiglib.INT: "kInt",
          kconfiglib.HEX: "kInt", kconfiglib.STRING: "kString"}
 
@@ -189,7 +231,8 @@ def cmd_dead_symbols(src_dir):
 def main(argv):
     cmds = {"defconfig": cmd_defconfig, "olddefconfig": cmd_olddefconfig,
             "savedefconfig": cmd_savedefconfig, "genconfig": cmd_genconfig,
-            "symbols": cmd_symbols, "check": cmd_check, "dead-symbols": cmd_dead_symbols}
+            "symbols": cmd_symbols, "check": cmd_check, "dead-symbols": cmd_dead_symbols,
+            "normalize": cmd_normalize, "expand": cmd_expand}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2

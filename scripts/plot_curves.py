@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """plot_curves.py RUN_DIR - draw RUN_DIR/curves.png from RUN_DIR/metrics.json.
 
-Left: training loss (every logged step) and the evaluation loss. Right: the
-run's metric per evaluation (test accuracy for classifiers, validation
-perplexity for language models) and, when pruning, the sparsity reached.
+Left: training loss (every logged step) and the evaluation loss (language
+models: and the unigram baseline). Right: the run's metric per evaluation
+(test accuracy for classifiers, validation perplexity on a log scale for
+language models) and, when pruning, the sparsity reached.
 Written to a temp file and renamed, so a crash never leaves half a PNG.
 """
 import json
@@ -32,6 +33,9 @@ def main(run_dir):
     loss_keys = [k for k in ("test_loss", "val_loss") if evals and k in evals[0]]
     for k in loss_keys:
         ax_loss.plot([e["step"] for e in evals], [e[k] for e in evals], "o-", label=k.replace("_", " "))
+    unigram = m.get("lm", {}).get("unigram_val_loss")
+    if unigram is not None:  # language models: the loss of a model that ignores context
+        ax_loss.axhline(unigram, ls="--", color="C3", lw=1, label=f"unigram baseline {unigram:.2f}")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss")
     ax_loss.legend()
@@ -46,7 +50,9 @@ def main(run_dir):
     ax_metric.set_xlabel(x_key)
     ax_metric.set_ylabel(metric.replace("_", " "))
     ax_metric.grid(alpha=0.3)
-    ax_metric.legend(loc="lower right")
+    if not m.get("higher_is_better", True):
+        ax_metric.set_yscale("log")  # perplexity falls from ~vocab size to tens
+    ax_metric.legend(loc="upper right" if not m.get("higher_is_better", True) else "lower right")
     if evals and any(e.get("sparsity", 0) > 0 for e in evals):
         ax_s = ax_metric.twinx()
         ax_s.plot([e[x_key] for e in evals], [100 * e["sparsity"] for e in evals], "^:", color="C3",

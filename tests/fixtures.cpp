@@ -5,10 +5,26 @@
 
 #include <cstdlib>
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <fstream>
+
 #include "data/data.h"
 #include "util/fs.h"
 
 namespace knlp::test {
+
+RunOptions quiet(const std::filesystem::path& dir) {
+  RunOptions o;
+  o.run_dir = dir;
+  o.progress = false;
+  o.plot = false;
+  return o;
+}
+
+nlohmann::json metrics_of(const std::filesystem::path& dir) {
+  return nlohmann::json::parse(read_file(dir / "metrics.json"));
+}
 
 std::filesystem::path temp_dir(const std::string& tag) {
   auto dir = std::filesystem::temp_directory_path() /
@@ -97,6 +113,79 @@ std::filesystem::path shared_gpt2_vocab() {
   if (!src) src = KNLP_TEST_SOURCE_DIR;
   auto dir = std::filesystem::path(src) / ".." / "shared" / "data" / "gpt2";
   return std::filesystem::exists(dir / "encoder.json") ? dir : std::filesystem::path();
+}
+
+void write_cyclic_tokens(const std::filesystem::path& dir, int64_t n_train, int64_t n_val,
+                         int64_t period, int64_t vocab, const std::string& name) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  auto cycle = torch::randperm(vocab, gen, torch::kLong).narrow(0, 0, period);
+  auto ids_of = [&](int64_t n, int64_t offset) {
+    std::vector<int32_t> ids;
+    for (int64_t i = 0; i < n; ++i)
+      ids.push_back(static_cast<int32_t>(cycle[(i + offset) % period].item<int64_t>()));
+    return ids;
+  };
+  std::filesystem::create_directories(dir / name);
+  write_token_file(dir / name / "train.bin", ids_of(n_train, 0));
+  write_token_file(dir / name / "val.bin", ids_of(n_val, 5));
+  std::ofstream(dir / name / "manifest.json") << R"({"tokenizer": {"name": "byte"}})";
+}
+
+Config tiny_gpt2_config(const std::filesystem::path& data_dir,
+                        const std::filesystem::path& out_dir, int max_iters) {
+  return Config::parse(fmt::format(R"(CONFIG_NUM_EPOCHS=1
+CONFIG_BATCH_SIZE=4
+CONFIG_LEARNING_RATE="0.01"
+CONFIG_SEED=7
+CONFIG_DEVICE="cpu"
+CONFIG_TRAIN_THREADS=1
+CONFIG_DATA_DIR="{}"
+CONFIG_OUTPUT_DIR="{}"
+CONFIG_CHECKPOINT_INTERVAL=0
+CONFIG_LOG_LEVEL="warn"
+CONFIG_MODEL_SELECT_GPT2=y
+CONFIG_MODEL="gpt2"
+CONFIG_GPT2_MODEL_CUSTOM=y
+CONFIG_GPT2_MODEL_NAME="custom"
+CONFIG_GPT2_N_LAYER=2
+CONFIG_GPT2_N_HEAD=2
+CONFIG_GPT2_N_EMBD=32
+CONFIG_GPT2_BLOCK_SIZE=16
+CONFIG_GPT2_VOCAB_SIZE=64
+CONFIG_GPT2_DROPOUT="0.1"
+CONFIG_GPT2_BIAS=y
+CONFIG_GPT2_WEIGHT_TYING=y
+CONFIG_GPT2_INIT_FROM=""
+CONFIG_GPT2_TOKENIZER_BYTE=y
+CONFIG_GPT2_TOKENIZER="byte"
+CONFIG_GPT2_DATASET_CUSTOM=y
+CONFIG_GPT2_DATASET_NAME="custom"
+CONFIG_GPT2_CUSTOM_DATASET_PATH="{}/tiny"
+CONFIG_GPT2_MAX_ITERS={}
+CONFIG_GPT2_MAX_TIME=0
+CONFIG_GPT2_GRADIENT_ACCUMULATION=2
+CONFIG_GPT2_WARMUP_STEPS=4
+CONFIG_GPT2_DECAY_LR=y
+CONFIG_GPT2_MIN_LR="0.001"
+CONFIG_GPT2_EVAL_INTERVAL=5
+CONFIG_GPT2_EVAL_SAMPLES=4
+CONFIG_GPT2_LOG_INTERVAL=1
+CONFIG_MIXED_PRECISION=y
+CONFIG_GPT2_AMP_DTYPE="bfloat16"
+CONFIG_GPT2_TF32_ALLOWED=y
+CONFIG_GPT2_GENERATION_TEMPERATURE="0.8"
+CONFIG_GPT2_GENERATION_TOP_K=200
+CONFIG_GPT2_GENERATION_MAX_TOKENS=20
+CONFIG_OPTIMIZER_SELECT_ADAMW=y
+CONFIG_OPTIMIZER="adamw"
+CONFIG_ADAMW_BETA1="0.9"
+CONFIG_ADAMW_BETA2="0.99"
+CONFIG_ADAMW_EPSILON="1e-8"
+CONFIG_ADAMW_WEIGHT_DECAY="0.1"
+)",
+                                   data_dir.string(), out_dir.string(), data_dir.string(),
+                                   max_iters),
+                       "tiny-gpt2.config");
 }
 
 }  // namespace knlp::test

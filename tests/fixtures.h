@@ -1,12 +1,14 @@
 // tests/fixtures.h - tiny data sets and configs that tests write for themselves.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <string>
 
 #include "config/config.h"
+#include "train/train.h"
 
 namespace knlp::test {
 
@@ -27,6 +29,12 @@ void write_tiny_mnist(const std::filesystem::path& dir, int64_t n_train, int64_t
 void write_tiny_cifar(const std::filesystem::path& dir, int classes, int64_t n_train,
                       int64_t n_test);
 
+// Options of a run into `dir` with no progress bar and no plot.
+RunOptions quiet(const std::filesystem::path& dir);
+
+// The metrics.json of the run in dir.
+nlohmann::json metrics_of(const std::filesystem::path& dir);
+
 // The .config of a LeNet-5 run on the tiny MNIST in data_dir, results in out_dir.
 Config tiny_lenet5_config(const std::filesystem::path& data_dir,
                           const std::filesystem::path& out_dir, int epochs);
@@ -34,5 +42,17 @@ Config tiny_lenet5_config(const std::filesystem::path& data_dir,
 // The GPT-2 vocabulary beside the tree (<source>/../shared/data/gpt2; $KNLP_SOURCE_DIR
 // overrides the source dir), or an empty path when it is not there (tests then skip).
 std::filesystem::path shared_gpt2_vocab();
+// Writes a GPT-2 token dataset into dir/<name>: train.bin and val.bin (nanoGPT
+// format) of a sequence that cycles through `period` distinct ids below `vocab`
+// in a fixed shuffled order, so each id determines the next; plus manifest.json
+// naming the "byte" tokenizer.
+void write_cyclic_tokens(const std::filesystem::path& dir, int64_t n_train, int64_t n_val,
+                         int64_t period, int64_t vocab, const std::string& name = "tiny");
+
+// The .config of a tiny custom GPT-2 (2 layers, 2 heads, 32 wide, block 16, vocab
+// 64, byte tokenizer) on dir/tiny, results in out_dir: max_iters steps of batch 4,
+// evaluation every 5 steps on 4 batches, logging every step.
+Config tiny_gpt2_config(const std::filesystem::path& data_dir,
+                        const std::filesystem::path& out_dir, int max_iters);
 
 }  // namespace knlp::test

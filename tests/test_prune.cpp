@@ -221,6 +221,7 @@ TEST(Pruner, Bitter4PrunesEachLayerToItsOwnShare) {
   EXPECT_EQ(zeros(pruner->params()[0].weight), 3);
   EXPECT_EQ(zeros(pruner->params()[1].weight), 5);
   EXPECT_EQ(zeros(pruner->params()[2].weight), 6);
+  EXPECT_DOUBLE_EQ(pruner->overall_sparsity(0.5), 14.0 / 30);  // not 0.5
   EXPECT_DOUBLE_EQ(knlp::layer_sparsity(0.5, 1, 3), 0.5);
   EXPECT_DOUBLE_EQ(knlp::layer_sparsity(0.9, 2, 3), 0.95);  // capped
 }

@@ -11,15 +11,8 @@
 
 namespace {
 
+using knlp::test::quiet;
 using nlohmann::json;
-
-knlp::RunOptions quiet(const std::filesystem::path& dir) {
-  knlp::RunOptions o;
-  o.run_dir = dir;
-  o.progress = false;
-  o.plot = false;
-  return o;
-}
 
 // (out channels) x ... weights of every conv and linear layer of a saved LeNet-5.
 std::vector<torch::Tensor> prunable_weights(const std::filesystem::path& model_pt) {

@@ -12,19 +12,9 @@
 
 namespace {
 
+using knlp::test::metrics_of;
+using knlp::test::quiet;
 using nlohmann::json;
-
-json metrics_of(const std::filesystem::path& dir) {
-  return json::parse(knlp::read_file(dir / "metrics.json"));
-}
-
-knlp::RunOptions quiet(const std::filesystem::path& dir) {
-  knlp::RunOptions o;
-  o.run_dir = dir;
-  o.progress = false;
-  o.plot = false;
-  return o;
-}
 
 class TinyRun : public ::testing::Test {
  protected:

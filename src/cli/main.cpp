@@ -37,6 +37,10 @@ int main(int argc, char** argv) {
       {"data", add_data},
       {"tokenize", add_tokenize},
       {"bench", add_bench},
+      {"matrix", add_matrix},
+      {"generate", add_generate},
+      {"export", add_export},
+      {"logits", add_logits},
   };
   std::vector<std::pair<CLI::App*, Action>> actions;
   for (const auto& [name, add] : subcommands) {

@@ -84,6 +84,21 @@ struct DataSettings {
   std::string dataset = "fashion-mnist";  // fashion-mnist | mnist | cifar10 | cifar100
   std::filesystem::path dir;              // folder holding the dataset's files
   bool augment = false;                   // random crop + flip (CIFAR-style)
+  std::filesystem::path tokens;           // language models: folder of train.bin, val.bin
+};
+
+// The shape of a GPT-2 (models/gpt2.cpp); later attention variants add their knobs here.
+struct Gpt2Settings {
+  std::string size = "gpt2";      // gpt2 | gpt2-medium | gpt2-large | gpt2-xl | custom
+  int64_t n_layer = 12;           // custom size only; named sizes come from gpt2.cpp's table
+  int64_t n_head = 12;
+  int64_t n_embd = 768;
+  int64_t block_size = 1024;      // context length T
+  int64_t vocab_size = 50304;     // 50257 GPT-2 tokens padded to a multiple of 64
+  double dropout = 0.1;
+  bool bias = true;               // in Linear and LayerNorm
+  bool weight_tying = true;       // lm_head shares wte's matrix
+  std::string attention = "mha";  // attention variant, a row of gpt2.cpp's kAttention
 };
 
 // Turns text into token ids (data/data.h make_tokenizer; docs/data.md).
@@ -97,6 +112,7 @@ struct ModelSettings {
   int64_t num_classes = 10;
   int64_t in_channels = 1;      // 1 for (Fashion-)MNIST, 3 for CIFAR
   int64_t image_size = 32;      // side of the square input the model sees
+  Gpt2Settings gpt2;            // name == "gpt2"
   std::string stem = "cifar";   // ResNet: cifar (3x3 conv) | imagenet (7x7/2 conv + max-pool)
   int64_t input_size = 0;       // ResNet: resize inputs to this side first (0: as they come)
 };
@@ -159,6 +175,30 @@ struct TrainSettings {
   std::string lr_schedule = "constant";  // constant | cosine (per epoch)
   double lr_min = 0.0;                   // floor of the cosine schedule
   double grad_clip = 0.0;                // global L2 norm clip; 0 = off
+  bool seed_in_name = false;             // a repeat of a matrix: the run name ends in _seed<N>
+};
+
+// The iteration-based language-model trainer (train/lm.cpp).
+struct LmSettings {
+  int64_t gradient_accumulation = 1;  // micro-batches per optimizer step
+  int64_t max_iters = 10000;          // optimizer steps; the cosine ends here
+  int64_t max_time_s = 0;             // training-time budget; 0 = none
+  int64_t warmup_iters = 100;         // linear warmup from 0
+  bool decay_lr = true;               // cosine from lr to min_lr after warmup
+  double min_lr = 6e-5;
+  int64_t eval_interval = 100;        // steps between validation passes
+  int64_t eval_samples = 200;         // batches per validation pass
+  int64_t log_interval = 10;          // steps per train metrics point
+  std::string amp_dtype;              // "bfloat16": autocast on CUDA; "" = fp32
+  bool tf32 = true;                   // TF32 matmuls on CUDA
+  std::filesystem::path init_from;    // safetensors weights to start from; empty = random
+};
+
+// Defaults of `knlp generate` (sampling from a trained language model).
+struct GenerateSettings {
+  double temperature = 0.8;      // 0 = greedy
+  int64_t top_k = 200;           // 0 = the whole vocabulary
+  int64_t max_new_tokens = 500;
 };
 
 struct KvSettings {
@@ -175,15 +215,22 @@ struct RunSettings {
   TrainSettings train;
   TokenizerSettings tokenizer;
   KvSettings kv;
+  LmSettings lm;
+  GenerateSettings generate;
 };
 
 // Resolves a .config into the settings of one run; throws Error (exit 2) naming the
-// symbol when a value is inconsistent (a float that does not parse, no model chosen).
+// symbol when a value is inconsistent (a float that does not parse, no model chosen)
+// or when the .config is a test matrix.
 RunSettings resolve(const Config& cfg);
 
 // The tokenizer of a .config (GPT2_TOKENIZER, GPT2_VOCAB_DIR; the defaults above where
 // absent); a non-empty KNLP_VOCAB_DIR in the environment overrides GPT2_VOCAB_DIR.
 TokenizerSettings resolve_tokenizer(const Config& cfg);
+
+// The GPT-2 part of resolve() (resolve_gpt2.cpp): model shape, data folder, trainer
+// and sampling settings, when MODEL is "gpt2".
+void resolve_gpt2(const Config& cfg, RunSettings& s);
 
 // The pruning part of resolve() (resolve_prune.cpp).
 PruneSettings resolve_prune(const Config& cfg);
@@ -199,5 +246,43 @@ std::string target_sparsity_symbol(const std::string& method);
 // The KV cache settings alone (resolve_kv.cpp); a .config without the KV
 // symbols (an older one) gets the defaults above.
 KvSettings resolve_kv(const Config& cfg);
+
+// ---------------------------------------------------------------------------
+// Test matrix: a .config whose *_MODE_MULTIPLE symbols or MATRIX_SEEDS list several
+// runs. resolve_matrix() lists its combinations as symbols to set; the matrix module
+// has kconfiglib apply them (scripts/kconfig.py expand), which turns each into the
+// .config of one run, and names that run with train's run_name().
+
+// One line a combination sets: SYMBOL (without CONFIG_) = value (strings unquoted).
+struct MatrixAssignment {
+  std::string symbol, value;
+  bool required = true;  // Kconfig must keep it, or the combination is no valid run
+};
+
+// One cell of the matrix, before Kconfig has seen it.
+struct MatrixCombination {
+  std::string label;  // its values, "seed1 lenet5 sgd magnitude 70", for messages
+  std::string key;    // the values of the required dimensions only, "lenet5 sgd magnitude"
+  std::vector<MatrixAssignment> assignments;
+};
+
+struct MatrixSettings {
+  std::vector<MatrixCombination> combinations;  // in run order; a single run has one, empty
+  int64_t parallel = 1;                          // runs at a time (MATRIX_PARALLEL)
+  std::filesystem::path output_dir = "results";  // matrices go to <output_dir>/matrix-<time>
+};
+
+// Whether cfg describes a test matrix rather than one run.
+bool is_matrix(const Config& cfg);
+
+// The combinations of a normalised .config, in run order: seeds outermost, then
+// models, optimizers, pruning methods, sparsities, AdamWPrune variants. Throws Error
+// (exit 2) naming the symbol when a multiple mode enables nothing or MATRIX_SEEDS is
+// not a list of distinct seeds.
+MatrixSettings resolve_matrix(const Config& cfg);
+
+// The .config of one run of a matrix that trains `parallel` runs at once: its
+// TRAIN_THREADS (all_threads when 0) split evenly, at least 1; as is for parallel 1.
+Config split_threads(const Config& run, int64_t parallel, int64_t all_threads);
 
 }  // namespace knlp

@@ -12,16 +12,18 @@ namespace knlp {
 
 namespace {
 
-// Which symbol names the dataset of each model.
+// Which symbol names the dataset of each model, and what resolves the model's own symbols.
 struct ModelSymbols {
   const char* name;
   const char* dataset;
+  void (*resolve_model)(const Config&, RunSettings&) = nullptr;
 };
 
 constexpr ModelSymbols kModelSymbols[] = {
     {"lenet5", "LENET5_DATASET"},
-    {"resnet18", "RESNET18_DATASET"},
-    {"resnet50", "RESNET50_DATASET"},
+    {"resnet18", "RESNET18_DATASET", resolve_resnet},
+    {"resnet50", "RESNET50_DATASET", resolve_resnet},
+    {"gpt2", "GPT2_DATASET_NAME", resolve_gpt2},
 };
 
 TrainSettings resolve_train(const Config& cfg) {
@@ -34,6 +36,7 @@ TrainSettings resolve_train(const Config& cfg) {
   t.output_dir = cfg.get_string("OUTPUT_DIR");
   t.checkpoint_interval = cfg.get_int("CHECKPOINT_INTERVAL");
   t.log_level = cfg.get_string("LOG_LEVEL");
+  t.seed_in_name = cfg.get_bool("MATRIX_SEED_IN_NAME");
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
   bool known = false;
   for (const char* l : kLevels) known |= t.log_level == l;
@@ -48,6 +51,9 @@ TrainSettings resolve_train(const Config& cfg) {
 }  // namespace
 
 RunSettings resolve(const Config& cfg) {
+  KNLP_CHECK_INPUT(!is_matrix(cfg), "CONFIG_MATRIX",
+                   "{} is a test matrix, not one run; run it with 'make' or 'knlp matrix run'",
+                   cfg.origin());
   RunSettings s;
   s.model.name = cfg.get_string("MODEL");
   const auto& model = lookup(kModelSymbols, s.model.name, cfg, "MODEL");
@@ -57,8 +63,8 @@ RunSettings resolve(const Config& cfg) {
   s.optim = resolve_optim(cfg, s.train);
   s.tokenizer = resolve_tokenizer(cfg);
   s.prune = resolve_prune(cfg);
-  resolve_resnet(cfg, s);
   s.kv = resolve_kv(cfg);
+  if (model.resolve_model) model.resolve_model(cfg, s);
   return s;
 }
 

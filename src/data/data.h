@@ -1,10 +1,11 @@
 // data/data.h - datasets as tensors: idx (MNIST, Fashion-MNIST) and CIFAR-10/100
 // binary image sets; tokenizers (GPT-2 byte-level BPE, bytes) and text -> train.bin /
-// val.bin.
+// val.bin; memory-mapped token files for language models.
 //
 // An image set is loaded whole into memory as normalised float tensors; the
-// trainer draws batches from it by index. A missing, truncated or foreign
-// file stops the run with one line naming the file and what was expected.
+// trainer draws batches from it by index. Token files are memory-mapped and
+// sampled as random windows. A missing, truncated or foreign file stops the
+// run with one line naming the file and what was expected.
 #pragma once
 
 #include <torch/torch.h>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"  // DataSettings
@@ -113,5 +115,53 @@ struct PrepareResult {
 // plus manifest.json; each file atomically. Throws Error (exit 2) for a missing
 // source, a bad JSONL line, a vocab too large for uint16 or an empty split.
 PrepareResult prepare_text_data(const PrepareOptions& opts, const Tokenizer& tokenizer);
+
+// ---------------------------------------------------------------------------
+// Token files (language models)
+
+// A memory-mapped file of uint16 token ids: nanoGPT's flat train.bin / val.bin, or
+// llm.c's format (a header of 256 int32: magic 20240520, version 1, token count).
+// Copies share one mapping.
+class TokenFile {
+ public:
+  // Maps path. Throws Error (exit 2) naming it when it is missing, empty, of odd
+  // size, or an llm.c file whose header is bad or whose tokens are truncated.
+  explicit TokenFile(const std::filesystem::path& path);
+  int64_t size() const { return size_; }  // tokens
+  const std::filesystem::path& path() const { return path_; }
+  int32_t at(int64_t i) const { return data_[i]; }
+  // Tokens [start, start + n) as an int64 tensor (n).
+  torch::Tensor slice(int64_t start, int64_t n) const;
+  // `batch` windows of block + 1 tokens at starts drawn uniformly from gen: inputs
+  // (B, T) and their next tokens (B, T), int64. Throws when the file is too short.
+  std::pair<torch::Tensor, torch::Tensor> sample(int64_t batch, int64_t block,
+                                                 torch::Generator& gen) const;
+  // How often each id occurs: counts[id], over ids up to the largest present.
+  std::vector<int64_t> counts() const;
+
+ private:
+  std::filesystem::path path_;
+  std::shared_ptr<const void> mapping_;  // unmaps when the last copy goes
+  const uint16_t* data_ = nullptr;
+  int64_t size_ = 0;
+};
+
+// Writes ids as a nanoGPT-format file (flat uint16), atomically (tests, tools).
+void write_token_file(const std::filesystem::path& path, const std::vector<int32_t>& ids);
+
+// A language model's dataset: settings.tokens/{train,val}.bin and what made them.
+struct TokenData {
+  std::string name;                  // "kernel-docs"
+  std::string tokenizer;             // manifest.json's tokenizer.name; "" when unknown
+  TokenFile train, val;
+};
+
+// Opens the token files of settings.tokens. A missing file is one line naming the
+// files expected and the command that prepares them; throws Error (exit 2).
+TokenData load_tokens(const DataSettings& settings);
+
+// Cross-entropy (nats per token) on val of the unigram distribution of train, with
+// add-one smoothing over vocab_size ids: the loss of a model that ignores context.
+double unigram_cross_entropy(const TokenFile& train, const TokenFile& val, int64_t vocab_size);
 
 }  // namespace knlp

@@ -4,6 +4,7 @@
 
 #include <unordered_set>
 
+#include "models/gpt2.h"
 #include "models/lenet5.h"
 #include "models/models.h"
 #include "models/resnet.h"
@@ -29,6 +30,7 @@ const ModelEntry kModels[] = {
     {"lenet5", make<LeNet5>},
     {"resnet18", make<ResNet>},
     {"resnet50", make<ResNet>},
+    {"gpt2", make_gpt2},
 };
 
 }  // namespace
@@ -44,6 +46,12 @@ std::shared_ptr<Model> make_model(const ModelSettings& settings) {
     if (settings.name == m.name) return m.make(settings);
   raise_at("model", settings.name,
            fmt::format("unknown model; accepted: {}", fmt::join(model_names(), ", ")));
+}
+
+std::shared_ptr<LanguageModel> make_language_model(const ModelSettings& settings) {
+  auto lm = std::dynamic_pointer_cast<LanguageModel>(make_model(settings));
+  if (!lm) raise_at("model", settings.name, "not a language model; accepted: gpt2");
+  return lm;
 }
 
 int64_t Model::num_params() const {

@@ -99,6 +99,18 @@ class MaskPruner : public Pruner {
     return scheduled_sparsity(s_, ramp_end_, step);
   }
 
+  double overall_sparsity(double target) const override {
+    int64_t pruned = 0, total = 0;
+    for (const auto& p : params_) total += p.weight.numel();
+    if (!traits_.per_layer) {
+      pruned = prune_count(target, total);
+    } else {
+      for (size_t i = 0; i < params_.size(); ++i)
+        pruned += prune_count(layer_sparsity(target, i, params_.size()), params_[i].weight.numel());
+    }
+    return total ? static_cast<double>(pruned) / static_cast<double>(total) : 0.0;
+  }
+
  private:
   // Scores every weight (pruned ones -inf) and prunes exactly floor(s N) of them,
   // or floor(s_l n_l) of each layer for a per-layer score.

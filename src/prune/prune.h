@@ -50,6 +50,10 @@ class Pruner : public torch::nn::Module {
     (void)step;
     return 0.0;
   }
+  // The fraction of all prunable weights an update at `target` prunes: floor(s N)/N,
+  // or for a per-layer score (bitter4) the sum of its layers' floor(s_l n_l) over N,
+  // which is not s (reference pruning.md §3.5).
+  virtual double overall_sparsity(double target) const { return target; }
   // Fraction of exact zeros over all prunable weights.
   double sparsity() const;
   const std::vector<PrunableParam>& params() const { return params_; }

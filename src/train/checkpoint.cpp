@@ -16,10 +16,11 @@ constexpr int kFormatVersion = 1;
 
 std::filesystem::path checkpoints_dir(const RunContext& ctx) { return ctx.dir / "checkpoints"; }
 
-std::vector<std::filesystem::path> complete_checkpoints(const RunContext& ctx) {
+std::vector<std::filesystem::path> complete_checkpoints(const std::filesystem::path& run_dir) {
   std::vector<std::filesystem::path> out;
-  if (!std::filesystem::exists(checkpoints_dir(ctx))) return out;
-  for (const auto& e : std::filesystem::directory_iterator(checkpoints_dir(ctx)))
+  const auto dir = run_dir / "checkpoints";
+  if (!std::filesystem::exists(dir)) return out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
     if (e.is_directory() && std::filesystem::exists(e.path() / "DONE")) out.push_back(e.path());
   std::sort(out.begin(), out.end());  // step-NNNNNNNNN names sort by step
   return out;
@@ -40,6 +41,10 @@ void load_archive(Loadable& obj, const std::filesystem::path& path) {
 }
 
 }  // namespace
+
+bool has_checkpoint(const std::filesystem::path& run_dir) {
+  return !complete_checkpoints(run_dir).empty();
+}
 
 void save_checkpoint(const RunContext& ctx, torch::nn::Module& model,
                      torch::optim::Optimizer& optimizer, torch::nn::Module& pruner,
@@ -83,7 +88,7 @@ void save_checkpoint(const RunContext& ctx, torch::nn::Module& model,
 std::optional<TrainPosition> load_checkpoint(RunContext& ctx, torch::nn::Module& model,
                                              torch::optim::Optimizer& optimizer,
                                              torch::nn::Module& pruner) {
-  auto all = complete_checkpoints(ctx);
+  auto all = complete_checkpoints(ctx.dir);
   if (all.empty()) return std::nullopt;
   const auto dir = all.back();
   json state = json::parse(read_file(dir / "state.json"));

@@ -118,23 +118,7 @@ RunResult train_classifier(RunContext& ctx) {
                  "{:.1f}%; end the ramp before the last epoch",
                  last_update, 100 * pruner->target_at(last_update), 100 * s.prune.target_sparsity);
 
-  ctx.metrics = {{"schema_version", 1},
-                 {"run", ctx.dir.filename().string()},
-                 {"name", run_name(s)},
-                 {"model", s.model.name},
-                 {"dataset", data.name},
-                 {"optimizer", s.optim.name},
-                 {"pruning", s.prune.method},
-                 {"target_sparsity", s.prune.target_sparsity},
-                 {"config_hash", ctx.config.hash()},
-                 {"seed", t.seed},
-                 {"device", ctx.device.str()},
-                 {"threads", torch::get_num_threads()},
-                 {"num_params", model->num_params()},
-                 {"metric", "test_accuracy"},
-                 {"higher_is_better", true},
-                 {"train", json::array()},
-                 {"eval", json::array()}};
+  ctx.start_metrics(data.name, model->num_params(), "test_accuracy", true);
   TrainPosition pos;
   if (auto resumed = load_checkpoint(ctx, *model, *optimizer, *pruner)) pos = *resumed;
   EpochSums sums = EpochSums::from_json(pos.extra.value("epoch_sums", json::object()));

@@ -38,6 +38,11 @@ struct RunContext {
     return stop_requested.load() || (stop_after_steps > 0 && step >= stop_after_steps);
   }
 
+  // Starts `metrics` with the fields every run has (docs/metrics.md): run, name,
+  // model, dataset, optimizer, pruning, seed, device, ..., the ranking metric, and
+  // empty train and eval arrays.
+  void start_metrics(const std::string& dataset, int64_t num_params, const std::string& metric,
+                     bool higher_is_better);
   void write_status(const std::string& status) const;
   // Rewrites metrics.json atomically from `metrics`.
   void write_metrics() const;
@@ -69,14 +74,19 @@ std::vector<PrunableParam> prunable_params(torch::nn::Module& model);
 
 // The trainer of each kind of model.
 RunResult train_classifier(RunContext& ctx);
+RunResult train_lm(RunContext& ctx);  // iteration-based, language models (lm.cpp)
 
 // A model's settings completed from its data, and a tiny random batch for it:
 // what `knlp check` needs to build the model and take one step without data.
 struct DryRunInput {
   ModelSettings model;
   Batch batch;
+  double sample_scale = 1.0;  // activations of one real sample / of one sample of batch
 };
 DryRunInput classifier_dry_run(const RunSettings& settings, int64_t batch_size);
+// Random token ids, min(block size, 16) per sequence (cheap for 124M on a CPU);
+// sample_scale = block size / 16, as activations grow about linearly with T.
+DryRunInput lm_dry_run(const RunSettings& settings, int64_t batch_size);
 
 // How each model is trained, dry-run and measured: one row per model name.
 struct TrainerEntry {

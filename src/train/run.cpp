@@ -85,6 +85,7 @@ const TrainerEntry kTrainers[] = {
     {"lenet5", train_classifier, classifier_dry_run},
     {"resnet18", train_classifier, classifier_dry_run},
     {"resnet50", train_classifier, classifier_dry_run},
+    {"gpt2", train_lm, lm_dry_run},
 };
 
 }  // namespace
@@ -116,6 +117,7 @@ std::string run_name(const RunSettings& s) {
   name += "_" + s.prune.method;
   if (s.prune.method != "none")
     name += fmt::format("_{}", static_cast<int>(s.prune.target_sparsity * 100 + 0.5));
+  if (s.train.seed_in_name) name += fmt::format("_seed{}", s.train.seed);
   return name;
 }
 
@@ -129,6 +131,28 @@ std::string read_status(const std::filesystem::path& run_dir) {
 
 void RunContext::write_status(const std::string& status) const {
   write_file_atomic(dir / "status", status + "\n");
+}
+
+void RunContext::start_metrics(const std::string& dataset, int64_t num_params,
+                               const std::string& metric, bool higher_is_better) {
+  const auto& s = settings;
+  metrics = {{"schema_version", 1},
+             {"run", dir.filename().string()},
+             {"name", run_name(s)},
+             {"model", s.model.name},
+             {"dataset", dataset},
+             {"optimizer", s.optim.name},
+             {"pruning", s.prune.method},
+             {"target_sparsity", s.prune.target_sparsity},
+             {"config_hash", config.hash()},
+             {"seed", s.train.seed},
+             {"device", device.str()},
+             {"threads", torch::get_num_threads()},
+             {"num_params", num_params},
+             {"metric", metric},
+             {"higher_is_better", higher_is_better},
+             {"train", json::array()},
+             {"eval", json::array()}};
 }
 
 void RunContext::write_metrics() const { write_file_atomic(dir / "metrics.json", metrics.dump(1)); }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "models/models.h"
 
 namespace knlp {
 
@@ -34,8 +35,10 @@ struct RunResult {
 // "failed: interrupted ..." and returns. Throws Error on bad input.
 RunResult run_training(const Config& cfg, const RunOptions& options);
 
-// The run's name from what it trains: "lenet5_adamw_none", "lenet5_sgd_magnitude_70".
-// Plan, run and continue of the test matrix all name runs with it.
+// The run's name from what it trains: model_optimizer[_variant]_pruning[_percent][_seedN],
+// "lenet5_adamw_none", "lenet5_sgd_magnitude_70", "lenet5_adamwprune_bitter7_state_50",
+// "lenet5_adamw_none_seed2". Plan, run and continue of the test matrix all name runs
+// with it.
 std::string run_name(const RunSettings& settings);
 
 // The dry run of `make check`: validates cfg, builds its model and optimizer,
@@ -48,5 +51,20 @@ torch::Device pick_device(const std::string& name);
 
 // Status file contents of a run directory ("" when there is none).
 std::string read_status(const std::filesystem::path& run_dir);
+
+// Whether run_dir holds a complete checkpoint (one with its DONE marker) that
+// `run_training` with resume would continue from.
+bool has_checkpoint(const std::filesystem::path& run_dir);
+
+// A language model restored from a run directory's checkpoint.
+struct TrainedModel {
+  RunSettings settings;                   // from the run's saved .config
+  std::shared_ptr<LanguageModel> model;   // in eval mode, on the device asked for
+};
+
+// Loads checkpoint `which` ("best" or "last") of run_dir. Throws Error (exit 2) when
+// the folder holds no run, no such checkpoint, or a model that is not a language model.
+TrainedModel load_trained_model(const std::filesystem::path& run_dir, const std::string& which,
+                                torch::Device device);
 
 }  // namespace knlp

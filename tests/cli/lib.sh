@@ -28,9 +28,12 @@ expect_stderr() {
 # json FILE EXPR: evaluates a python expression on the parsed JSON as `m`.
 json() { "$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
-# make_config OUT: a .config from tests/cli/tiny-lenet5.defconfig via kconfiglib.
+# make_config OUT [DEFCONFIG]: a .config from DEFCONFIG (default
+# tests/cli/tiny-lenet5.defconfig) via kconfiglib.
 make_config() {
-	(cd "$SRC" && KCONFIG_CONFIG="$1" "$PY" scripts/kconfig.py defconfig tests/cli/tiny-lenet5.defconfig >/dev/null)
+	local defconfig=${2:-tests/cli/tiny-lenet5.defconfig}
+	case $defconfig in /*) ;; *) defconfig=$SRC/$defconfig ;; esac
+	(cd "$SRC" && KCONFIG_CONFIG="$1" "$PY" scripts/kconfig.py defconfig "$defconfig" >/dev/null)
 }
 
 finish() {

@@ -1,0 +1,276 @@
+// models/gpt2.cpp - GPT-2 on one page: layer norm, attention, MLP, block, model, sizes.
+//
+// nanoGPT's model.py in LibTorch: pre-LN blocks, causal self-attention through
+// at::scaled_dot_product_attention, an exact-erf GELU MLP four times as wide,
+// and an output head tied to the token embedding. Module names are Hugging
+// Face's (wte, wpe, h.N.ln_1, h.N.attn.c_attn, h.N.mlp.c_fc, ln_f), so weights
+// map one to one (models/weights.cpp). Attention is reached only through the
+// Attention interface (gpt2.h); the variant comes from the kAttention table.
+//
+// Letters: B batch, T time (tokens), C channels (n_embd), H heads, D = C / H
+// head size, V vocabulary, P positions already in a decode cache.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
+
+#include "models/gpt2.h"
+#include "util/check.h"
+
+namespace knlp {
+
+namespace {
+
+// Layer norm over C with an optional bias, eps 1e-5 (torch's has no bias switch).
+struct LayerNormImpl : torch::nn::Module {
+  LayerNormImpl(int64_t c, bool bias) : weight(register_parameter("weight", torch::ones({c}))) {
+    if (bias) this->bias = register_parameter("bias", torch::zeros({c}));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {  // (B, T, C) -> (B, T, C)
+    return torch::layer_norm(x, {weight.size(0)}, weight, bias, 1e-5);
+  }
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(LayerNorm);
+
+torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+// Standard multi-head causal self-attention ("mha").
+struct CausalSelfAttentionImpl : Attention {
+  explicit CausalSelfAttentionImpl(const Gpt2Settings& s)
+      : n_head(s.n_head),
+        dropout(s.dropout),
+        c_attn(register_module("c_attn", linear(s.n_embd, 3 * s.n_embd, s.bias))),
+        c_proj(register_module("c_proj", linear(s.n_embd, s.n_embd, s.bias))),
+        resid_dropout(register_module("resid_dropout", torch::nn::Dropout(s.dropout))) {}
+
+  torch::Tensor forward(const torch::Tensor& x, LayerCache* cache) override {
+    const int64_t B = x.size(0), T = x.size(1), C = x.size(2), D = C / n_head;
+    auto qkv = c_attn(x).split(C, 2);                         // 3 x (B, T, C)
+    auto q = qkv[0].view({B, T, n_head, D}).transpose(1, 2);  // (B, H, T, D)
+    auto k = qkv[1].view({B, T, n_head, D}).transpose(1, 2);  // (B, H, T, D)
+    auto v = qkv[2].view({B, T, n_head, D}).transpose(1, 2);  // (B, H, T, D)
+    torch::Tensor y;
+    if (cache) {
+      auto* kv = dynamic_cast<KVCache*>(cache);
+      KNLP_CHECK(kv, "attention", "mha needs a KVCache, got another layer cache");
+      kv->append(k, v);
+      y = kv->attend(q);  // (B, H, T, D)
+    } else {
+      y = at::scaled_dot_product_attention(q, k, v, {}, is_training() ? dropout : 0.0,
+                                           /*is_causal=*/true);  // (B, H, T, D)
+    }
+    y = y.transpose(1, 2).contiguous().view({B, T, C});  // (B, T, C)
+    return resid_dropout(c_proj(y));                     // (B, T, C)
+  }
+
+  std::unique_ptr<LayerCache> new_cache(const CacheSpec& spec) const override {
+    const int64_t head_dim = c_proj->options.in_features() / n_head;
+    return spec.kv({spec.batch, n_head, head_dim, spec.max_len, spec.device, spec.dtype});
+  }
+
+  int64_t n_head;
+  double dropout;
+  torch::nn::Linear c_attn{nullptr}, c_proj{nullptr};
+  torch::nn::Dropout resid_dropout{nullptr};
+};
+
+std::shared_ptr<Attention> make_mha(const Gpt2Settings& s, int64_t layer) {
+  (void)layer;
+  return std::make_shared<CausalSelfAttentionImpl>(s);
+}
+
+// The attention variants a block can hold; Gpt2Settings::attention names one.
+struct AttentionEntry {
+  const char* name;
+  AttentionMaker make;
+};
+
+const AttentionEntry kAttention[] = {
+    {"mha", make_mha},
+};
+
+AttentionMaker attention_maker(const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& a : kAttention) {
+    if (name == a.name) return a.make;
+    names.emplace_back(a.name);
+  }
+  raise_at("gpt2", "attention",
+           fmt::format("unknown variant '{}'; accepted: {}", name, fmt::join(names, ", ")));
+}
+
+// Feed-forward: C -> 4C -> C with an exact-erf GELU.
+struct MlpImpl : torch::nn::Module {
+  explicit MlpImpl(const Gpt2Settings& s)
+      : c_fc(register_module("c_fc", linear(s.n_embd, 4 * s.n_embd, s.bias))),
+        c_proj(register_module("c_proj", linear(4 * s.n_embd, s.n_embd, s.bias))),
+        dropout(register_module("dropout", torch::nn::Dropout(s.dropout))) {}
+  torch::Tensor forward(const torch::Tensor& x) {  // (B, T, C) -> (B, T, C)
+    return dropout(c_proj(torch::gelu(c_fc(x))));  // (B, T, 4C) inside
+  }
+  torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+// Pre-LN transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)).
+struct BlockImpl : torch::nn::Module {
+  BlockImpl(const Gpt2Settings& s, std::shared_ptr<Attention> attention)
+      : ln_1(register_module("ln_1", LayerNorm(s.n_embd, s.bias))),
+        attn(register_module("attn", std::move(attention))),
+        ln_2(register_module("ln_2", LayerNorm(s.n_embd, s.bias))),
+        mlp(register_module("mlp", Mlp(s))) {}
+  torch::Tensor forward(torch::Tensor x, LayerCache* cache) {  // (B, T, C) -> (B, T, C)
+    x = x + attn->forward(ln_1(x), cache);
+    return x + mlp(ln_2(x));
+  }
+  LayerNorm ln_1{nullptr};
+  std::shared_ptr<Attention> attn;
+  LayerNorm ln_2{nullptr};
+  Mlp mlp{nullptr};
+};
+TORCH_MODULE(Block);
+
+struct Gpt2 : LanguageModel {
+  explicit Gpt2(const ModelSettings& settings) : s(gpt2_shape(settings.gpt2)) {
+    KNLP_CHECK_INPUT(s.n_embd % s.n_head == 0, "CONFIG_GPT2_N_HEAD",
+                     "{} heads do not divide the width {}", s.n_head, s.n_embd);
+    const auto make_attention = attention_maker(s.attention);
+    wte = register_module("wte", torch::nn::Embedding(s.vocab_size, s.n_embd));
+    wpe = register_module("wpe", torch::nn::Embedding(s.block_size, s.n_embd));
+    drop = register_module("drop", torch::nn::Dropout(s.dropout));
+    h = register_module("h", torch::nn::ModuleList());
+    for (int64_t l = 0; l < s.n_layer; ++l) {
+      blocks.push_back(Block(s, make_attention(s, l)));
+      h->push_back(blocks.back());
+    }
+    ln_f = register_module("ln_f", LayerNorm(s.n_embd, s.bias));
+    if (!s.weight_tying) lm_head = register_module("lm_head", linear(s.n_embd, s.vocab_size, false));
+    init_weights();
+  }
+
+  // nanoGPT's init: N(0, 0.02) for linear and embedding weights, zero biases, and
+  // N(0, 0.02 / sqrt(2 n_layer)) for the projections that feed the residual stream.
+  void init_weights() {
+    torch::NoGradGuard no_grad;
+    for (const auto& m : modules(/*include_self=*/false)) {
+      if (auto* lin = m->as<torch::nn::Linear>()) {
+        lin->weight.normal_(0.0, 0.02);
+        if (lin->bias.defined()) lin->bias.zero_();
+      } else if (auto* emb = m->as<torch::nn::Embedding>()) {
+        emb->weight.normal_(0.0, 0.02);
+      }
+    }
+    const double proj_std = 0.02 / std::sqrt(2.0 * static_cast<double>(s.n_layer));
+    const std::string suffix = "c_proj.weight";
+    for (auto& p : named_parameters())
+      if (p.key().size() >= suffix.size() &&
+          p.key().compare(p.key().size() - suffix.size(), suffix.size(), suffix) == 0)
+        p.value().normal_(0.0, proj_std);
+  }
+
+  // ids (B, T) after the cache's P positions (none without a cache) -> logits (B, T, V).
+  torch::Tensor logits(const torch::Tensor& ids, DecodeCache* cache) {
+    const int64_t T = ids.size(1), P = cache ? cache->length : 0;
+    KNLP_CHECK(P + T <= s.block_size, "CONFIG_GPT2_BLOCK_SIZE",
+               "{} positions do not fit the block size {}", P + T, s.block_size);
+    auto pos = torch::arange(P, P + T, ids.options().dtype(torch::kLong));  // (T)
+    auto x = drop(wte(ids) + wpe(pos));                                     // (B, T, C)
+    for (size_t l = 0; l < blocks.size(); ++l)
+      x = blocks[l]->forward(x, cache ? cache->layers[l].get() : nullptr);  // (B, T, C)
+    x = ln_f(x);                                                            // (B, T, C)
+    if (cache) cache->length += T;
+    return s.weight_tying ? torch::linear(x, wte->weight) : lm_head(x);  // (B, T, V)
+  }
+
+  ModelOutput forward(const Batch& batch) override {
+    ModelOutput out{logits(batch.input, nullptr), {}};
+    if (batch.target.defined()) out.loss = cross_entropy(out.logits, batch.target);
+    return out;
+  }
+
+  torch::Tensor forward_cached(const torch::Tensor& ids, DecodeCache& cache) override {
+    KNLP_CHECK(cache.layers.size() == blocks.size(), "gpt2", "decode cache of {} layers for {}",
+               cache.layers.size(), blocks.size());
+    return logits(ids, &cache);
+  }
+
+  DecodeCache new_cache(const CacheSpec& spec) override {
+    CacheSpec layer_spec = spec;
+    if (layer_spec.max_len == 0) layer_spec.max_len = s.block_size;
+    DecodeCache cache;
+    for (auto& b : blocks) cache.layers.push_back(b->attn->new_cache(layer_spec));
+    return cache;
+  }
+
+  int64_t block_size() const override { return s.block_size; }
+  int64_t vocab_size() const override { return s.vocab_size; }
+
+  double flops_per_token() const override {
+    int64_t n = num_params() - wpe->weight.numel();  // a lookup costs no FLOPs...
+    if (!s.weight_tying) n -= wte->weight.numel();   // ...unless wte is also the head
+    return 6.0 * static_cast<double>(n) +
+           12.0 * static_cast<double>(s.n_layer * s.n_embd * s.block_size);
+  }
+
+  std::map<std::string, std::string> metadata() const override {
+    return {{"format", "knlp-gpt2"},
+            {"n_layer", std::to_string(s.n_layer)},
+            {"n_head", std::to_string(s.n_head)},
+            {"n_embd", std::to_string(s.n_embd)},
+            {"block_size", std::to_string(s.block_size)},
+            {"vocab_size", std::to_string(s.vocab_size)},
+            {"bias", s.bias ? "true" : "false"},
+            {"weight_tying", s.weight_tying ? "true" : "false"},
+            {"attention", s.attention}};
+  }
+
+  Gpt2Settings s;
+  torch::nn::Embedding wte{nullptr}, wpe{nullptr};
+  torch::nn::Dropout drop{nullptr};
+  torch::nn::ModuleList h{nullptr};
+  std::vector<Block> blocks;  // the blocks of h, typed
+  LayerNorm ln_f{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // only when the head is not tied to wte
+};
+
+// The named sizes of the OpenAI release.
+struct Gpt2Size {
+  const char* name;
+  int64_t n_layer, n_head, n_embd;
+};
+
+constexpr Gpt2Size kSizes[] = {
+    {"gpt2", 12, 12, 768},         // 124M
+    {"gpt2-medium", 24, 16, 1024},  // 350M
+    {"gpt2-large", 36, 20, 1280},   // 774M
+    {"gpt2-xl", 48, 25, 1600},      // 1558M
+};
+
+}  // namespace
+
+Gpt2Settings gpt2_shape(Gpt2Settings settings) {
+  if (settings.size == "custom") return settings;
+  std::vector<std::string> names;
+  for (const auto& z : kSizes) {
+    if (settings.size == z.name) {
+      settings.n_layer = z.n_layer;
+      settings.n_head = z.n_head;
+      settings.n_embd = z.n_embd;
+      return settings;
+    }
+    names.emplace_back(z.name);
+  }
+  names.emplace_back("custom");
+  raise_at("gpt2", "CONFIG_GPT2_MODEL_NAME",
+           fmt::format("unknown size '{}'; accepted: {}", settings.size, fmt::join(names, ", ")));
+}
+
+std::shared_ptr<Model> make_gpt2(const ModelSettings& settings) {
+  return std::make_shared<Gpt2>(settings);
+}
+
+}  // namespace knlp
