@@ -46,5 +46,6 @@ Action add_matrix(CLI::App& app);
 Action add_generate(CLI::App& app);  // generate.cpp
 Action add_export(CLI::App& app);    // weights.cpp
 Action add_logits(CLI::App& app);    // weights.cpp
+Action add_perplexity(CLI::App& app);  // perplexity.cpp
 
 }  // namespace knlp

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
       {"generate", add_generate},
       {"export", add_export},
       {"logits", add_logits},
+      {"perplexity", add_perplexity},
   };
   std::vector<std::pair<CLI::App*, Action>> actions;
   for (const auto& [name, add] : subcommands) {
