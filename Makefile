@@ -54,7 +54,7 @@ deps: $(DEPS_STAMP)
 # Build
 
 .PHONY: build
-build: $(DEPS_STAMP) $(BUILD)/include/generated/autoconf.h
+build: $(DEPS_STAMP) $(BUILD)/include/generated/autoconf.h $(BUILD)/include/generated/kernels.h
 	$(Q)if [ ! -f $(BUILD)/build.ninja ]; then \
 		echo "  CMAKE   $(BUILD)"; \
 		cmake -S . -B $(BUILD) -G Ninja -DKNLP_PYTHON=$(PY) >$(BUILD)/cmake.log 2>&1 || \
@@ -65,6 +65,12 @@ build: $(DEPS_STAMP) $(BUILD)/include/generated/autoconf.h
 $(BUILD)/include/generated/autoconf.h: $(wildcard $(KCONFIG_CONFIG)) $(wildcard Kconfig*) | $(DEPS_STAMP)
 	$(Q)echo "  GEN     $@"
 	$(Q)$(PY) scripts/kconfig.py genconfig $@
+
+# autoconf.h's kernel switches alone (CONFIG_KV_CUDA, CONFIG_KV_HIP), rewritten
+# only when they change: CMake re-runs on this file, not on every .config edit.
+$(BUILD)/include/generated/kernels.h: $(BUILD)/include/generated/autoconf.h
+	$(Q)grep -E '^#define CONFIG_KV_(CUDA|HIP) ' $< >$@.tmp || true
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 # ---------------------------------------------------------------------------
 # Run what .config says
@@ -182,6 +188,7 @@ lint: $(DEPS_STAMP)
 bench: build
 	$(Q)mkdir -p bench/out
 	$(Q)$(PY) bench/lenet5_train.py --knlp $(KNLP) --out bench/out/lenet5_train.json
+	$(Q)$(KNLP) bench decode --json bench/out/kv_decode.json
 	$(Q)$(PY) bench/prune_memory.py --knlp $(KNLP) --python $(PY) --out bench/out/prune_memory.json
 	$(Q)$(PY) bench/gpt2_train.py --knlp $(KNLP) --out bench/out/gpt2_train.json
 

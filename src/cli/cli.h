@@ -41,9 +41,11 @@ Action add_run(CLI::App& app);
 Action add_check(CLI::App& app);
 Action add_data(CLI::App& app);
 Action add_tokenize(CLI::App& app);
+Action add_bench(CLI::App& app);
 Action add_matrix(CLI::App& app);
 Action add_generate(CLI::App& app);  // generate.cpp
 Action add_export(CLI::App& app);    // weights.cpp
 Action add_logits(CLI::App& app);    // weights.cpp
+Action add_perplexity(CLI::App& app);  // perplexity.cpp
 
 }  // namespace knlp

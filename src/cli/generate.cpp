@@ -14,7 +14,8 @@ Action add_generate(CLI::App& app) {
       "generate", "continue a prompt with text sampled from a trained GPT-2 (results/<run>), "
                   "decoding with the KV cache; defaults from the run's GPT2_GENERATION_*");
   struct Options {
-    std::string run, prompt, checkpoint = "best", vocab_dir, device = "cpu";
+    std::string run, prompt, checkpoint = "best", vocab_dir, device = "cpu", kv;
+    bool unfused = false;
     std::optional<int64_t> max_tokens, top_k;
     std::optional<double> temperature;
     uint64_t seed = 0;
@@ -31,6 +32,11 @@ Action add_generate(CLI::App& app) {
                   "folder of encoder.json and vocab.bpe (default: $KNLP_VOCAB_DIR, else the "
                   "run's GPT2_VOCAB_DIR)");
   cmd->add_option("--device", o->device, "cpu, cuda, auto")->capture_default_str();
+  cmd->add_option("--kv", o->kv,
+                  "KV cache format: fp32, bf16, int8, int4, k<bits>v<bits> such as k8v4, or dense "
+                  "(the model's own buffers); default: the run's CONFIG_KV_K_* / CONFIG_KV_V_*");
+  cmd->add_flag("--unfused", o->unfused,
+                "decode a quantized cache by dequantize + SDPA instead of the fused kernel");
   return [o] {
     spdlog::set_level(spdlog::level::warn);  // stdout carries the text only
     auto trained = load_trained_model(o->run, o->checkpoint, pick_device(o->device));
@@ -46,6 +52,9 @@ Action add_generate(CLI::App& app) {
     s.stop_token = tok->eot();
     s.seed = o->seed;
     s.cache.device = pick_device(o->device);
+    const auto& kv = trained.settings.kv;
+    s.cache.kv = make_kv_cache_factory(o->kv.empty() ? kv_format_name(kv) : o->kv,
+                                       kv.fused && !o->unfused);
     auto prompt = tok->encode(o->prompt);
     if (prompt.empty()) prompt.push_back(tok->eot());  // "" starts a new document
     const auto ids = generate(*trained.model, prompt, s);

@@ -36,10 +36,12 @@ int main(int argc, char** argv) {
       {"check", add_check},
       {"data", add_data},
       {"tokenize", add_tokenize},
+      {"bench", add_bench},
       {"matrix", add_matrix},
       {"generate", add_generate},
       {"export", add_export},
       {"logits", add_logits},
+      {"perplexity", add_perplexity},
   };
   std::vector<std::pair<CLI::App*, Action>> actions;
   for (const auto& [name, add] : subcommands) {

@@ -201,6 +201,12 @@ struct GenerateSettings {
   int64_t max_new_tokens = 500;
 };
 
+struct KvSettings {
+  std::string k_format = "int8";  // fp32 | bf16 | int8 | int4 (kv/kv.h KvFormat)
+  std::string v_format = "int4";
+  bool fused = true;              // fused decode kernel; false: dequantize + torch attention
+};
+
 struct RunSettings {
   DataSettings data;
   ModelSettings model;
@@ -208,6 +214,7 @@ struct RunSettings {
   PruneSettings prune;
   TrainSettings train;
   TokenizerSettings tokenizer;
+  KvSettings kv;
   LmSettings lm;
   GenerateSettings generate;
 };
@@ -235,6 +242,10 @@ void resolve_resnet(const Config& cfg, RunSettings& settings);
 // The symbol holding the target sparsity of a pruning method: TARGET_SPARSITY, or
 // ADAMWPRUNE_TARGET_SPARSITY for state. The test matrix sets it for each sparsity.
 std::string target_sparsity_symbol(const std::string& method);
+
+// The KV cache settings alone (resolve_kv.cpp); a .config without the KV
+// symbols (an older one) gets the defaults above.
+KvSettings resolve_kv(const Config& cfg);
 
 // ---------------------------------------------------------------------------
 // Test matrix: a .config whose *_MODE_MULTIPLE symbols or MATRIX_SEEDS list several

@@ -63,6 +63,7 @@ RunSettings resolve(const Config& cfg) {
   s.optim = resolve_optim(cfg, s.train);
   s.tokenizer = resolve_tokenizer(cfg);
   s.prune = resolve_prune(cfg);
+  s.kv = resolve_kv(cfg);
   if (model.resolve_model) model.resolve_model(cfg, s);
   return s;
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "data/data.h"  // TokenFile
 #include "models/models.h"
 
 namespace knlp {
@@ -66,5 +67,33 @@ struct TrainedModel {
 // the folder holds no run, no such checkpoint, or a model that is not a language model.
 TrainedModel load_trained_model(const std::filesystem::path& run_dir, const std::string& which,
                                 torch::Device device);
+
+// ---------------------------------------------------------------------------
+// KV formats for decoding (train/kv_cache.cpp: kv/ behind models/' KVCache)
+
+// A CacheSpec::kv factory for a KV format: "dense" (the model's own
+// full-precision buffers) or a kv/ format name ("fp32", "bf16", "int8",
+// "int4", "k8v4", ...; kv_spec_from_name), decoded by the fused kernel, or
+// by dequantize + SDPA when fused is false. Throws Error (exit 2) naming --kv
+// for an unknown name.
+KVCacheFactory make_kv_cache_factory(const std::string& name, bool fused = true);
+
+// The KV format a run's KvSettings (CONFIG_KV_K_*, CONFIG_KV_V_*) choose, as
+// make_kv_cache_factory takes it ("k8v4").
+std::string kv_format_name(const KvSettings& kv);
+
+struct Perplexity {
+  double loss;        // mean next-token cross-entropy, nats
+  double perplexity;  // exp(loss)
+  int64_t tokens;     // predictions averaged over
+};
+
+// Perplexity of the first n next-token predictions of tokens, in windows of
+// the model's block size: through a decode cache built from *spec, `chunk`
+// tokens per forward_cached call (1: token by token, as generation runs), or,
+// with spec null, the full forward pass. Throws Error (exit 2) when the file
+// is shorter than n + 1 tokens.
+Perplexity cached_perplexity(LanguageModel& model, const TokenFile& tokens, int64_t n,
+                             int64_t chunk, const CacheSpec* spec);
 
 }  // namespace knlp
