@@ -251,6 +251,29 @@ TEST(Attention, ReciprocalWeightsAreCouplingForPruning) {
   }
 }
 
+TEST(Attention, ExportedWeightsRebuildTheVariant) {
+  const auto dir = knlp::test::temp_dir("attention-weights");
+  for (const auto& v : kVariants) {
+    auto m = tiny(v);
+    auto model = make(m);
+    knlp::save_weights(*model, dir / "w.safetensors");
+    // A shape from the file alone (other knobs than the defaults) builds the same model.
+    ModelSettings again;
+    again.name = "gpt2";
+    again.gpt2 = knlp::weights_shape(dir / "w.safetensors", Gpt2Settings{});
+    EXPECT_EQ(again.gpt2.attention, v.attention);
+    EXPECT_EQ(again.gpt2.mla_latent, 16);
+    auto copy = knlp::make_language_model(again);
+    knlp::load_weights(*copy, dir / "w.safetensors");
+    copy->eval();
+    torch::NoGradGuard no_grad;
+    auto ids = torch::randint(0, 64, {1, 9}, torch::kLong);
+    EXPECT_EQ(max_diff(copy->forward({ids, {}}).logits, model->forward({ids, {}}).logits), 0.0)
+        << name_of(v);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Attention, EveryVariantTrainsResumesAndGenerates) {
   const auto root = knlp::test::temp_dir("attention");
   knlp::test::write_cyclic_tokens(root / "data", 4000, 1000, 16, 64);

@@ -190,7 +190,7 @@ struct Gpt2 : LanguageModel {
   }
 
   std::map<std::string, std::string> metadata() const override {
-    return {{"format", "knlp-gpt2"},
+    std::map<std::string, std::string> m = {{"format", "knlp-gpt2"},
             {"n_layer", std::to_string(s.n_layer)},
             {"n_head", std::to_string(s.n_head)},
             {"n_embd", std::to_string(s.n_embd)},
@@ -199,7 +199,10 @@ struct Gpt2 : LanguageModel {
             {"bias", s.bias ? "true" : "false"},
             {"weight_tying", s.weight_tying ? "true" : "false"},
             {"attention", s.attention},
-            {"mlp", s.mlp}};
+            {"mlp", s.mlp},
+            {"ratio", s.ratio ? "true" : "false"}};
+    for (const auto& k : kGpt2Knobs) m[k.key] = std::to_string(s.*k.field);
+    return m;
   }
 
   Gpt2Settings s;
@@ -225,6 +228,16 @@ constexpr Gpt2Size kSizes[] = {
 };
 
 }  // namespace
+
+const std::vector<Gpt2Knob> kGpt2Knobs = {
+    {"ra_layers", &Gpt2Settings::ra_layers},
+    {"ra_heads", &Gpt2Settings::ra_heads},
+    {"ra_recip_dim", &Gpt2Settings::ra_recip_dim},
+    {"mla_latent", &Gpt2Settings::mla_latent},
+    {"kvsplice_dim", &Gpt2Settings::kvsplice_dim},
+    {"kvsplice_layers", &Gpt2Settings::kvsplice_layers},
+    {"rmlp_dim", &Gpt2Settings::rmlp_dim},
+};
 
 Gpt2Settings gpt2_shape(Gpt2Settings settings) {
   if (settings.size == "custom") return settings;

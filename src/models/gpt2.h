@@ -52,6 +52,14 @@ int64_t mlp_width(const Gpt2Settings& s, const Attention& attention);
 // RATIO's rule alone: 2.5 * attention_weights / (2 * n_embd), nearest multiple of 64.
 int64_t ratio_mlp_width(int64_t attention_weights, int64_t n_embd);
 
+// The integer knobs of the variants, stored beside the weights (metadata()) under
+// these keys and read back by weights_shape().
+struct Gpt2Knob {
+  const char* key;
+  int64_t Gpt2Settings::*field;
+};
+extern const std::vector<Gpt2Knob> kGpt2Knobs;
+
 // The GPT-2 model of settings.gpt2 (make_model's row for "gpt2").
 std::shared_ptr<Model> make_gpt2(const ModelSettings& settings);
 
