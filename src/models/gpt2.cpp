@@ -4,8 +4,9 @@
 // at::scaled_dot_product_attention, an exact-erf GELU MLP four times as wide,
 // and an output head tied to the token embedding. Module names are Hugging
 // Face's (wte, wpe, h.N.ln_1, h.N.attn.c_attn, h.N.mlp.c_fc, ln_f), so weights
-// map one to one (models/weights.cpp). Attention is reached only through the
-// Attention interface (gpt2.h); the variant comes from the kAttention table.
+// map one to one (models/weights.cpp). Attention and MLP are reached only
+// through the Attention and FeedForward interfaces (gpt2.h); the variants come
+// from the kAttention and kMlp tables, their code from models/attention/.
 //
 // Letters: B batch, T time (tokens), C channels (n_embd), H heads, D = C / H
 // head size, V vocabulary, P positions already in a decode cache.
