@@ -23,7 +23,7 @@ struct RmlpImpl : FeedForward {
         recip_fc(register_module("recip_fc", linear(s.n_embd, s.rmlp_dim, s.bias))),
         c_proj(register_module("c_proj", linear(hidden, s.n_embd, s.bias))),
         dropout(register_module("dropout", torch::nn::Dropout(s.dropout))),
-        recip_attn_scale(register_parameter("recip_attn_scale", torch::ones({1}))),
+        recip_scale(register_parameter("recip_scale", torch::ones({1}))),
         recip_gate(register_parameter("recip_gate", torch::full({1}, -3.0))) {
     KNLP_CHECK_INPUT(s.rmlp_dim < hidden, "CONFIG_GPT2_RMLP_DIM",
                      "{} reciprocal channels leave none of the MLP's {} for the residual",
@@ -32,13 +32,13 @@ struct RmlpImpl : FeedForward {
 
   torch::Tensor forward(const torch::Tensor& u, const torch::Tensor& a) override {
     auto h_std = torch::gelu(c_fc(u));                                          // (B, T, hidden - R)
-    auto h_rec = torch::gelu(recip_fc(u + recip_attn_scale * a)) * torch::sigmoid(recip_gate);
+    auto h_rec = torch::gelu(recip_fc(u + recip_scale * a)) * torch::sigmoid(recip_gate);
     return dropout(c_proj(torch::cat({h_std, h_rec}, 2)));  // (B, T, R) -> (B, T, C)
   }
 
   torch::nn::Linear c_fc{nullptr}, recip_fc{nullptr}, c_proj{nullptr};
   torch::nn::Dropout dropout{nullptr};
-  torch::Tensor recip_attn_scale;  // alpha
+  torch::Tensor recip_scale;  // alpha
   torch::Tensor recip_gate;        // s_rec
 };
 
