@@ -99,6 +99,15 @@ struct Gpt2Settings {
   bool bias = true;               // in Linear and LayerNorm
   bool weight_tying = true;       // lm_head shares wte's matrix
   std::string attention = "mha";  // attention variant, a row of gpt2.cpp's kAttention
+  std::string mlp = "mlp";        // MLP variant (mlp | rmlp), a row of gpt2.cpp's kMlp
+  int64_t ra_layers = 3;          // RA: the middle layers with a reciprocal branch
+  int64_t ra_heads = 1;           // RA: reciprocal heads per RA layer (the last ones)
+  int64_t ra_recip_dim = 4;       // folded RA: channels R of each head's reciprocal score
+  int64_t mla_latent = 256;       // MLA: latent channels cached per token and layer
+  int64_t kvsplice_dim = 128;     // KVSplice: the compressed latent cached instead
+  int64_t kvsplice_layers = 4;    // KVSplice: the last N layers compress, the rest are MLA
+  int64_t rmlp_dim = 64;          // R-MLP: hidden channels that also see the attention (R_ff)
+  bool ratio = false;             // RATIO: MLP width 2.5x attention weights / 2C, 64-multiple
 };
 
 // Turns text into token ids (data/data.h make_tokenizer; docs/data.md).
@@ -231,6 +240,8 @@ TokenizerSettings resolve_tokenizer(const Config& cfg);
 // The GPT-2 part of resolve() (resolve_gpt2.cpp): model shape, data folder, trainer
 // and sampling settings, when MODEL is "gpt2".
 void resolve_gpt2(const Config& cfg, RunSettings& s);
+// The attention and MLP variant of GPT-2 (Kconfig.attention) into s.model.gpt2.
+void resolve_attention(const Config& cfg, Gpt2Settings& g);
 
 // The pruning part of resolve() (resolve_prune.cpp).
 PruneSettings resolve_prune(const Config& cfg);

@@ -70,6 +70,7 @@ GenerateSettings resolve_generate(const Config& cfg) {
 
 void resolve_gpt2(const Config& cfg, RunSettings& s) {
   s.model.gpt2 = resolve_shape(cfg);
+  resolve_attention(cfg, s.model.gpt2);
   s.lm = resolve_lm(cfg, s.optim.lr);
   s.generate = resolve_generate(cfg);
   s.data.tokens = s.data.dataset == "custom" ? std::filesystem::path(

@@ -6,6 +6,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "models/attention/attention.h"
 #include "models/models.h"
 #include "util/check.h"
 
@@ -31,16 +32,9 @@ class DenseKVCache : public KVCache {
   }
 
   torch::Tensor attend(const torch::Tensor& q) override {  // (B, H, Tn, D)
-    const int64_t tn = q.size(2);
-    auto k = k_.narrow(2, 0, len_).to(q.scalar_type());  // (B, H, L, D)
-    auto v = v_.narrow(2, 0, len_).to(q.scalar_type());  // (B, H, L, D)
-    if (tn == 1) return at::scaled_dot_product_attention(q, k, v);
-    if (tn == len_) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, true);
-    // Query i sits at position len - tn + i and sees keys 0 .. len - tn + i.
-    auto opts = torch::TensorOptions().dtype(torch::kLong).device(q.device());
-    auto key_pos = torch::arange(len_, opts).unsqueeze(0);                     // (1, L)
-    auto query_pos = torch::arange(len_ - tn, len_, opts).unsqueeze(1);        // (Tn, 1)
-    return at::scaled_dot_product_attention(q, k, v, key_pos.le(query_pos));  // (B, H, Tn, D)
+    auto k = k_.narrow(2, 0, len_).to(q.scalar_type());     // (B, H, L, D)
+    auto v = v_.narrow(2, 0, len_).to(q.scalar_type());     // (B, H, L, D)
+    return attend_newest(q, k, v);                           // (B, H, Tn, D)
   }
 
   int64_t length() const override { return len_; }

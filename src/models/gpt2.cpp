@@ -4,8 +4,9 @@
 // at::scaled_dot_product_attention, an exact-erf GELU MLP four times as wide,
 // and an output head tied to the token embedding. Module names are Hugging
 // Face's (wte, wpe, h.N.ln_1, h.N.attn.c_attn, h.N.mlp.c_fc, ln_f), so weights
-// map one to one (models/weights.cpp). Attention is reached only through the
-// Attention interface (gpt2.h); the variant comes from the kAttention table.
+// map one to one (models/weights.cpp). Attention and MLP are reached only
+// through the Attention and FeedForward interfaces (gpt2.h); the variants come
+// from the kAttention and kMlp tables, their code from models/attention/.
 //
 // Letters: B batch, T time (tokens), C channels (n_embd), H heads, D = C / H
 // head size, V vocabulary, P positions already in a decode cache.
@@ -14,7 +15,7 @@
 
 #include <cmath>
 
-#include "models/gpt2.h"
+#include "models/attention/attention.h"
 #include "util/check.h"
 
 namespace knlp {
@@ -33,55 +34,6 @@ struct LayerNormImpl : torch::nn::Module {
 };
 TORCH_MODULE(LayerNorm);
 
-torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
-}
-
-// Standard multi-head causal self-attention ("mha").
-struct CausalSelfAttentionImpl : Attention {
-  explicit CausalSelfAttentionImpl(const Gpt2Settings& s)
-      : n_head(s.n_head),
-        dropout(s.dropout),
-        c_attn(register_module("c_attn", linear(s.n_embd, 3 * s.n_embd, s.bias))),
-        c_proj(register_module("c_proj", linear(s.n_embd, s.n_embd, s.bias))),
-        resid_dropout(register_module("resid_dropout", torch::nn::Dropout(s.dropout))) {}
-
-  torch::Tensor forward(const torch::Tensor& x, LayerCache* cache) override {
-    const int64_t B = x.size(0), T = x.size(1), C = x.size(2), D = C / n_head;
-    auto qkv = c_attn(x).split(C, 2);                         // 3 x (B, T, C)
-    auto q = qkv[0].view({B, T, n_head, D}).transpose(1, 2);  // (B, H, T, D)
-    auto k = qkv[1].view({B, T, n_head, D}).transpose(1, 2);  // (B, H, T, D)
-    auto v = qkv[2].view({B, T, n_head, D}).transpose(1, 2);  // (B, H, T, D)
-    torch::Tensor y;
-    if (cache) {
-      auto* kv = dynamic_cast<KVCache*>(cache);
-      KNLP_CHECK(kv, "attention", "mha needs a KVCache, got another layer cache");
-      kv->append(k, v);
-      y = kv->attend(q);  // (B, H, T, D)
-    } else {
-      y = at::scaled_dot_product_attention(q, k, v, {}, is_training() ? dropout : 0.0,
-                                           /*is_causal=*/true);  // (B, H, T, D)
-    }
-    y = y.transpose(1, 2).contiguous().view({B, T, C});  // (B, T, C)
-    return resid_dropout(c_proj(y));                     // (B, T, C)
-  }
-
-  std::unique_ptr<LayerCache> new_cache(const CacheSpec& spec) const override {
-    const int64_t head_dim = c_proj->options.in_features() / n_head;
-    return spec.kv({spec.batch, n_head, head_dim, spec.max_len, spec.device, spec.dtype});
-  }
-
-  int64_t n_head;
-  double dropout;
-  torch::nn::Linear c_attn{nullptr}, c_proj{nullptr};
-  torch::nn::Dropout resid_dropout{nullptr};
-};
-
-std::shared_ptr<Attention> make_mha(const Gpt2Settings& s, int64_t layer) {
-  (void)layer;
-  return std::make_shared<CausalSelfAttentionImpl>(s);
-}
-
 // The attention variants a block can hold; Gpt2Settings::attention names one.
 struct AttentionEntry {
   const char* name;
@@ -89,48 +41,71 @@ struct AttentionEntry {
 };
 
 const AttentionEntry kAttention[] = {
-    {"mha", make_mha},
+    {"mha", make_mha},            // standard multi-head attention
+    {"ra", make_ra},              // reciprocal attention, learned gate, middle layers
+    {"ra_folded", make_ra_folded},  // reciprocal attention folded into one SDPA call
+    {"mla", make_mla},            // multi-head latent attention: the cache keeps a latent
+    {"kvsplice", make_kvsplice},  // MLA, the last layers' latent compressed further
 };
 
-AttentionMaker attention_maker(const std::string& name) {
-  std::vector<std::string> names;
-  for (const auto& a : kAttention) {
-    if (name == a.name) return a.make;
-    names.emplace_back(a.name);
-  }
-  raise_at("gpt2", "attention",
-           fmt::format("unknown variant '{}'; accepted: {}", name, fmt::join(names, ", ")));
-}
-
-// Feed-forward: C -> 4C -> C with an exact-erf GELU.
-struct MlpImpl : torch::nn::Module {
-  explicit MlpImpl(const Gpt2Settings& s)
-      : c_fc(register_module("c_fc", linear(s.n_embd, 4 * s.n_embd, s.bias))),
-        c_proj(register_module("c_proj", linear(4 * s.n_embd, s.n_embd, s.bias))),
+// Feed-forward: C -> hidden -> C with an exact-erf GELU ("mlp").
+struct MlpImpl : FeedForward {
+  MlpImpl(const Gpt2Settings& s, int64_t hidden)
+      : c_fc(register_module("c_fc", linear(s.n_embd, hidden, s.bias))),
+        c_proj(register_module("c_proj", linear(hidden, s.n_embd, s.bias))),
         dropout(register_module("dropout", torch::nn::Dropout(s.dropout))) {}
-  torch::Tensor forward(const torch::Tensor& x) {  // (B, T, C) -> (B, T, C)
-    return dropout(c_proj(torch::gelu(c_fc(x))));  // (B, T, 4C) inside
+  torch::Tensor forward(const torch::Tensor& u, const torch::Tensor&) override {
+    return dropout(c_proj(torch::gelu(c_fc(u))));  // (B, T, hidden) inside
   }
   torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
   torch::nn::Dropout dropout{nullptr};
 };
-TORCH_MODULE(Mlp);
 
-// Pre-LN transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)).
+std::shared_ptr<FeedForward> make_mlp(const Gpt2Settings& s, int64_t hidden) {
+  return std::make_shared<MlpImpl>(s, hidden);
+}
+
+// The feed-forward variants; Gpt2Settings::mlp names one.
+struct FeedForwardEntry {
+  const char* name;
+  FeedForwardMaker make;
+};
+
+const FeedForwardEntry kMlp[] = {
+    {"mlp", make_mlp},    // GELU MLP
+    {"rmlp", make_rmlp},  // reciprocal MLP: part of the hidden layer reads the attention
+};
+
+// The maker of the row called name, or an Error listing the rows.
+template <typename Row, size_t N>
+auto lookup(const Row (&table)[N], const std::string& name, const char* what) {
+  std::vector<std::string> names;
+  for (const auto& row : table) {
+    if (name == row.name) return row.make;
+    names.emplace_back(row.name);
+  }
+  raise_at("gpt2", what,
+           fmt::format("unknown variant '{}'; accepted: {}", name, fmt::join(names, ", ")));
+}
+
+// Pre-LN transformer block: a = attn(ln_1(x)), x + a, then + mlp(ln_2(x), a).
 struct BlockImpl : torch::nn::Module {
-  BlockImpl(const Gpt2Settings& s, std::shared_ptr<Attention> attention)
+  BlockImpl(const Gpt2Settings& s, int64_t layer)
       : ln_1(register_module("ln_1", LayerNorm(s.n_embd, s.bias))),
-        attn(register_module("attn", std::move(attention))),
+        attn(register_module("attn", make_attention(s, layer))),
         ln_2(register_module("ln_2", LayerNorm(s.n_embd, s.bias))),
-        mlp(register_module("mlp", Mlp(s))) {}
+        mlp(register_module("mlp", lookup(kMlp, s.mlp, "mlp")(s, mlp_width(s, *attn)))) {
+    if (auto recip = attn->coupling()) register_module("recip", recip);
+  }
   torch::Tensor forward(torch::Tensor x, LayerCache* cache) {  // (B, T, C) -> (B, T, C)
-    x = x + attn->forward(ln_1(x), cache);
-    return x + mlp(ln_2(x));
+    auto a = attn->forward(ln_1(x), cache);                    // (B, T, C)
+    x = x + a;
+    return x + mlp->forward(ln_2(x), a);
   }
   LayerNorm ln_1{nullptr};
   std::shared_ptr<Attention> attn;
   LayerNorm ln_2{nullptr};
-  Mlp mlp{nullptr};
+  std::shared_ptr<FeedForward> mlp;
 };
 TORCH_MODULE(Block);
 
@@ -138,13 +113,12 @@ struct Gpt2 : LanguageModel {
   explicit Gpt2(const ModelSettings& settings) : s(gpt2_shape(settings.gpt2)) {
     KNLP_CHECK_INPUT(s.n_embd % s.n_head == 0, "CONFIG_GPT2_N_HEAD",
                      "{} heads do not divide the width {}", s.n_head, s.n_embd);
-    const auto make_attention = attention_maker(s.attention);
     wte = register_module("wte", torch::nn::Embedding(s.vocab_size, s.n_embd));
     wpe = register_module("wpe", torch::nn::Embedding(s.block_size, s.n_embd));
     drop = register_module("drop", torch::nn::Dropout(s.dropout));
     h = register_module("h", torch::nn::ModuleList());
     for (int64_t l = 0; l < s.n_layer; ++l) {
-      blocks.push_back(Block(s, make_attention(s, l)));
+      blocks.push_back(Block(s, l));
       h->push_back(blocks.back());
     }
     ln_f = register_module("ln_f", LayerNorm(s.n_embd, s.bias));
@@ -217,7 +191,7 @@ struct Gpt2 : LanguageModel {
   }
 
   std::map<std::string, std::string> metadata() const override {
-    return {{"format", "knlp-gpt2"},
+    std::map<std::string, std::string> m = {{"format", "knlp-gpt2"},
             {"n_layer", std::to_string(s.n_layer)},
             {"n_head", std::to_string(s.n_head)},
             {"n_embd", std::to_string(s.n_embd)},
@@ -225,7 +199,11 @@ struct Gpt2 : LanguageModel {
             {"vocab_size", std::to_string(s.vocab_size)},
             {"bias", s.bias ? "true" : "false"},
             {"weight_tying", s.weight_tying ? "true" : "false"},
-            {"attention", s.attention}};
+            {"attention", s.attention},
+            {"mlp", s.mlp},
+            {"ratio", s.ratio ? "true" : "false"}};
+    for (const auto& k : kGpt2Knobs) m[k.key] = std::to_string(s.*k.field);
+    return m;
   }
 
   Gpt2Settings s;
@@ -252,6 +230,16 @@ constexpr Gpt2Size kSizes[] = {
 
 }  // namespace
 
+const std::vector<Gpt2Knob> kGpt2Knobs = {
+    {"ra_layers", &Gpt2Settings::ra_layers},
+    {"ra_heads", &Gpt2Settings::ra_heads},
+    {"ra_recip_dim", &Gpt2Settings::ra_recip_dim},
+    {"mla_latent", &Gpt2Settings::mla_latent},
+    {"kvsplice_dim", &Gpt2Settings::kvsplice_dim},
+    {"kvsplice_layers", &Gpt2Settings::kvsplice_layers},
+    {"rmlp_dim", &Gpt2Settings::rmlp_dim},
+};
+
 Gpt2Settings gpt2_shape(Gpt2Settings settings) {
   if (settings.size == "custom") return settings;
   std::vector<std::string> names;
@@ -267,6 +255,23 @@ Gpt2Settings gpt2_shape(Gpt2Settings settings) {
   names.emplace_back("custom");
   raise_at("gpt2", "CONFIG_GPT2_MODEL_NAME",
            fmt::format("unknown size '{}'; accepted: {}", settings.size, fmt::join(names, ", ")));
+}
+
+std::shared_ptr<Attention> make_attention(const Gpt2Settings& s, int64_t layer) {
+  return lookup(kAttention, s.attention, "attention")(s, layer);
+}
+
+int64_t ratio_mlp_width(int64_t attention_weights, int64_t n_embd) {
+  const double width = 2.5 * static_cast<double>(attention_weights) / (2.0 * n_embd);
+  return std::max<int64_t>(64, 64 * std::llround(width / 64.0));
+}
+
+int64_t mlp_width(const Gpt2Settings& s, const Attention& attention) {
+  if (!s.ratio) return 4 * s.n_embd;
+  int64_t weights = 0;
+  for (const auto& p : attention.parameters())
+    if (p.dim() >= 2) weights += p.numel();
+  return ratio_mlp_width(weights, s.n_embd);
 }
 
 std::shared_ptr<Model> make_gpt2(const ModelSettings& settings) {

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
-#include "models/models.h"
+#include "models/gpt2.h"
 #include "util/check.h"
 #include "util/fs.h"
 
@@ -210,6 +210,10 @@ Gpt2Settings weights_shape(const std::filesystem::path& path, Gpt2Settings base)
   auto text = [&](const char* key) { return meta.value(key, std::string()); };
   if (!text("n_head").empty()) base.n_head = std::stoll(text("n_head"));
   if (!text("attention").empty()) base.attention = text("attention");
+  if (!text("mlp").empty()) base.mlp = text("mlp");
+  if (!text("ratio").empty()) base.ratio = text("ratio") == "true";
+  for (const auto& k : kGpt2Knobs)
+    if (!text(k.key).empty()) base.*k.field = std::stoll(text(k.key));
   return base;
 }
 

@@ -5,11 +5,13 @@
 // memory a real run needs: weights, gradients and optimizer state exactly,
 // activations from the resident-memory growth of a forward at two batch sizes.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <numeric>
 
 #include "optim/optim.h"
 #include "train/context.h"
@@ -76,6 +78,24 @@ void check_pruning(const RunSettings& s, Model& model, torch::optim::Optimizer& 
                prunable ? static_cast<double>(bytes) / static_cast<double>(prunable) : 0.0);
 }
 
+// A language model's decode cache per token and layer (fp32, the model's own
+// cache: K and V, or a latent), against standard attention's 2 x n_embd values.
+void report_kv_cache(Model& model) {
+  auto* lm = dynamic_cast<LanguageModel*>(&model);
+  if (!lm) return;
+  CacheSpec spec;
+  spec.max_len = 1;
+  const auto cache = lm->new_cache(spec);
+  std::vector<int64_t> bytes;
+  for (const auto& layer : cache.layers) bytes.push_back(layer->bytes());
+  const double mean = static_cast<double>(std::accumulate(bytes.begin(), bytes.end(), int64_t{0})) /
+                      static_cast<double>(bytes.size());
+  const double standard = 2.0 * 4.0 * std::stod(lm->metadata().at("n_embd"));
+  spdlog::info("kv cache: {:.1f} bytes per token per layer in fp32 (by layer: {}), {:.2f}x "
+               "less than standard attention's {:.0f}",
+               mean, fmt::join(bytes, " "), standard / mean, standard);
+}
+
 }  // namespace
 
 void check_run(const Config& cfg) {
@@ -106,6 +126,7 @@ void check_run(const Config& cfg) {
   const double activations = per_sample * static_cast<double>(s.train.batch_size);
   spdlog::info("check {}: ok ({} parameters, loss of a random batch {:.4f})", run_name(s),
                params, out.loss.item<double>());
+  report_kv_cache(*model);
   spdlog::info("memory estimate at batch {}: weights+grads+optimizer state {:.1f} MiB "
                "({:.1f} state tensors per weight), activations ~{:.1f} MiB, total ~{:.1f} MiB",
                s.train.batch_size, fixed, state, activations, fixed + activations);

@@ -114,6 +114,10 @@ torch::Device pick_device(const std::string& name) {
 
 std::string run_name(const RunSettings& s) {
   std::string name = s.model.name + "_" + s.optim.name;
+  // A GPT-2 with another attention or MLP says so, as the reference's gpt2_adamwspam_mla does.
+  for (const auto& [variant, standard] : {std::pair{s.model.gpt2.attention, "mha"},
+                                          std::pair{s.model.gpt2.mlp, "mlp"}})
+    if (variant != standard) name += "_" + variant;
   if (s.prune.method == "state") name += "_" + s.prune.variant;  // as the Python knlp names it
   name += "_" + s.prune.method;
   if (s.prune.method != "none")
