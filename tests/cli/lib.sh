@@ -36,6 +36,47 @@ make_config() {
 	(cd "$SRC" && KCONFIG_CONFIG="$1" "$PY" scripts/kconfig.py defconfig "$defconfig" >/dev/null)
 }
 
+# train_sentence_gpt2 STEPS: trains a tiny byte-level GPT-2 (2 layers, 64 wide,
+# block 32) for STEPS steps on "The kernel schedules tasks. " repeated, into
+# $WORK/run.
+train_sentence_gpt2() {
+	"$PY" - "$WORK/data/bytes" <<'PY'
+import json, os, sys
+import numpy as np
+os.makedirs(sys.argv[1])
+text = ("The kernel schedules tasks. " * 400).encode()
+ids = np.frombuffer(text, dtype=np.uint8).astype(np.uint16)
+ids[:-2000].tofile(os.path.join(sys.argv[1], "train.bin"))
+ids[-2000:].tofile(os.path.join(sys.argv[1], "val.bin"))
+json.dump({"tokenizer": {"name": "byte"}}, open(os.path.join(sys.argv[1], "manifest.json"), "w"))
+PY
+	cat >"$WORK/defconfig" <<CFG
+CONFIG_MODEL_SELECT_GPT2=y
+CONFIG_GPT2_MODEL_CUSTOM=y
+CONFIG_GPT2_N_LAYER=2
+CONFIG_GPT2_N_HEAD=2
+CONFIG_GPT2_N_EMBD=64
+CONFIG_GPT2_BLOCK_SIZE=32
+CONFIG_GPT2_TOKENIZER_BYTE=y
+CONFIG_GPT2_DROPOUT="0.0"
+CONFIG_GPT2_DATASET_CUSTOM=y
+CONFIG_GPT2_CUSTOM_DATASET_PATH="$WORK/data/bytes"
+CONFIG_GPT2_MAX_ITERS=$1
+CONFIG_GPT2_WARMUP_STEPS=10
+CONFIG_GPT2_EVAL_INTERVAL=$1
+CONFIG_GPT2_EVAL_SAMPLES=2
+CONFIG_BATCH_SIZE=8
+CONFIG_LEARNING_RATE="0.01"
+CONFIG_GPT2_MIN_LR="0.001"
+CONFIG_DEVICE="cpu"
+CONFIG_TRAIN_THREADS=1
+CONFIG_OUTPUT_DIR="$WORK/results"
+CONFIG_LOG_LEVEL="warn"
+CFG
+	make_config "$WORK/.config" "$WORK/defconfig"
+	"$KNLP" run --config "$WORK/.config" --run-dir "$WORK/run" --quiet --no-plot >/dev/null
+}
+
 finish() {
 	if [ "$FAILS" -eq 0 ]; then echo "all checks passed"; exit 0; fi
 	echo "$FAILS checks failed"; exit 1
