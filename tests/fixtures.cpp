@@ -82,11 +82,16 @@ void write_tiny_cifar(const std::filesystem::path& dir, int classes, int64_t n_t
   }
 }
 
-Config tiny_lenet5_config(const std::filesystem::path& data_dir,
-                          const std::filesystem::path& out_dir, int epochs) {
-  return Config::parse(fmt::format(R"(CONFIG_NUM_EPOCHS={}
-CONFIG_BATCH_SIZE=32
-CONFIG_LEARNING_RATE="0.003"
+namespace {
+
+// The lines every tiny test run shares: seed 7, one CPU thread, quiet, data and
+// results where the test says.
+std::string general_lines(int64_t epochs, int64_t batch, const char* lr,
+                          const std::filesystem::path& data_dir,
+                          const std::filesystem::path& out_dir) {
+  return fmt::format(R"(CONFIG_NUM_EPOCHS={}
+CONFIG_BATCH_SIZE={}
+CONFIG_LEARNING_RATE="{}"
 CONFIG_SEED=7
 CONFIG_DEVICE="cpu"
 CONFIG_TRAIN_THREADS=1
@@ -94,7 +99,15 @@ CONFIG_DATA_DIR="{}"
 CONFIG_OUTPUT_DIR="{}"
 CONFIG_CHECKPOINT_INTERVAL=0
 CONFIG_LOG_LEVEL="warn"
-CONFIG_MODEL_SELECT_LENET5=y
+)",
+                     epochs, batch, lr, data_dir.string(), out_dir.string());
+}
+
+}  // namespace
+
+Config tiny_lenet5_config(const std::filesystem::path& data_dir,
+                          const std::filesystem::path& out_dir, int epochs) {
+  return Config::parse(general_lines(epochs, 32, "0.003", data_dir, out_dir) + R"(CONFIG_MODEL_SELECT_LENET5=y
 CONFIG_MODEL="lenet5"
 CONFIG_LENET5_DATASET="mnist"
 CONFIG_OPTIMIZER_SELECT_ADAMW=y
@@ -104,7 +117,6 @@ CONFIG_ADAMW_BETA2="0.999"
 CONFIG_ADAMW_EPSILON="1e-8"
 CONFIG_ADAMW_WEIGHT_DECAY="0.0001"
 )",
-                                   epochs, data_dir.string(), out_dir.string()),
                        "tiny.config");
 }
 
@@ -133,17 +145,8 @@ void write_cyclic_tokens(const std::filesystem::path& dir, int64_t n_train, int6
 
 Config tiny_gpt2_config(const std::filesystem::path& data_dir,
                         const std::filesystem::path& out_dir, int max_iters) {
-  return Config::parse(fmt::format(R"(CONFIG_NUM_EPOCHS=1
-CONFIG_BATCH_SIZE=4
-CONFIG_LEARNING_RATE="0.01"
-CONFIG_SEED=7
-CONFIG_DEVICE="cpu"
-CONFIG_TRAIN_THREADS=1
-CONFIG_DATA_DIR="{}"
-CONFIG_OUTPUT_DIR="{}"
-CONFIG_CHECKPOINT_INTERVAL=0
-CONFIG_LOG_LEVEL="warn"
-CONFIG_MODEL_SELECT_GPT2=y
+  return Config::parse(general_lines(1, 4, "0.01", data_dir, out_dir) +
+                           fmt::format(R"(CONFIG_MODEL_SELECT_GPT2=y
 CONFIG_MODEL="gpt2"
 CONFIG_GPT2_MODEL_CUSTOM=y
 CONFIG_GPT2_MODEL_NAME="custom"
@@ -183,8 +186,7 @@ CONFIG_ADAMW_BETA2="0.99"
 CONFIG_ADAMW_EPSILON="1e-8"
 CONFIG_ADAMW_WEIGHT_DECAY="0.1"
 )",
-                                   data_dir.string(), out_dir.string(), data_dir.string(),
-                                   max_iters),
+                                       data_dir.string(), max_iters),
                        "tiny-gpt2.config");
 }
 
