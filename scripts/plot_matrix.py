@@ -8,13 +8,15 @@ DIR/<run>/metrics.json:
                            AdamWPrune variant (mean over seeds), the dense run of
                            each optimizer as a dotted line
   curves_<optimizer>.png   the evaluation metric against the step, every run of
-                           that optimizer
+                           that optimizer (the seeds of a run in one color; a
+                           log scale for losses and perplexities)
   metric_vs_memory.png     best metric against the run's peak resident memory
 Runs without numbers (failed, unfinished) are left out of the plots.
 """
 import csv
 import json
 import os
+import re
 import sys
 from collections import defaultdict
 
@@ -80,6 +82,7 @@ def metric_vs_sparsity(rows, out):
 def curves(root, rows, out):
     for opt in sorted({r["optimizer"] for r in rows}):
         fig, ax = plt.subplots(figsize=(7, 4.5))
+        colors = {}  # the seeds of one run share its color and one legend entry
         for r in rows:
             if r["optimizer"] != opt:
                 continue
@@ -90,11 +93,17 @@ def curves(root, rows, out):
                 continue
             evals = [e for e in m.get("eval", []) if r["metric"] in e and "step" in e]
             if evals:
-                ax.plot([e["step"] for e in evals], [e[r["metric"]] for e in evals],
-                        marker=".", label=r["name"])
+                run = re.sub(r"_seed\d+$", "", r["name"])
+                first = run not in colors
+                colors.setdefault(run, f"C{len(colors) % 10}")
+                ax.plot([e["step"] for e in evals], [e[r["metric"]] for e in evals], marker=".",
+                        color=colors[run], label=run if first else None)
         ax.set_title(f"{opt}: evaluation during training")
         ax.set_xlabel("step")
         ax.set_ylabel(", ".join(sorted({r["metric"] for r in rows if r["optimizer"] == opt})))
+        # Losses and perplexities fall by orders of magnitude from step 0.
+        if all(r["higher_is_better"] == "0" for r in rows if r["optimizer"] == opt):
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
         fig.tight_layout()
