@@ -8,7 +8,12 @@ the _seed<N> suffix and prints one Markdown row per group: final validation
 perplexity as mean +- sample standard deviation and the range over seeds,
 training tokens/s (mean over every logged point of every seed), and the
 KV-cache bytes per token and layer that `knlp check` reports for the run's
-.config.
+.config. Then, paired by seed against the first run (the standard
+attention, which the matrix runs first): each seed's perplexity, the
+difference from that seed's standard run in percent, and how many seeds came
+out lower. A seed fixes the training and validation batches whatever the
+variant (src/train/lm.cpp), so when the seed spread is wide, the paired
+difference is the one to read.
 """
 import json
 import re
@@ -44,6 +49,27 @@ def main(knlp, matrix_dir):
         print(f"| {name} | {len(ppl)} | {statistics.mean(ppl):.1f} ± {sd:.1f} | "
               f"{min(ppl):.1f}–{max(ppl):.1f} | {statistics.mean(tps):.0f} | {kv:.0f} | "
               f"{ratio:.2f}x |")
+    paired(sorted(groups.items(), key=lambda g: started[g[0]]))
+
+
+def paired(groups):
+    """Per seed: perplexity and the change against the first group's run of that seed."""
+    def by_seed(runs):
+        return {int(re.search(r"_seed(\d+)$", d.name).group(1)): r["summary"]["final"]
+                for d, r in runs if r["summary"].get("status") == "done" and "_seed" in d.name}
+    base_name, base_runs = groups[0]
+    base = by_seed(base_runs)
+    seeds = sorted(base)
+    print()
+    print("| run | " + " | ".join(f"seed {s}" for s in seeds) + f" | mean change vs {base_name} | seeds lower |")
+    print("|---|" + "---|" * len(seeds) + "---|---|")
+    for name, runs in groups:
+        ppl = by_seed(runs)
+        change = [100 * (ppl[s] / base[s] - 1) for s in seeds if s in ppl]
+        cells = [f"{ppl[s]:.1f} ({100 * (ppl[s] / base[s] - 1):+.1f} %)" if s in ppl else "-" for s in seeds]
+        lower = sum(c < 0 for c in change)
+        print(f"| {name} | " + " | ".join(cells) +
+              f" | {statistics.mean(change):+.1f} % | {lower} of {len(change)} |")
 
 
 if __name__ == "__main__":
