@@ -77,7 +77,7 @@ std::string epochs(const RunSettings& s) {
 }
 
 std::string iterations(const RunSettings& s) {
-  return fmt::format("{} iterations of {} x {} sequences", s.lm.max_iters, s.train.batch_size,
+  return fmt::format("{} steps of batch {} x gradient accumulation {}", s.lm.max_iters, s.train.batch_size,
                      s.lm.gradient_accumulation);
 }
 
