@@ -111,6 +111,49 @@ struct V {
     return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), y);
   }
   static constexpr bool kVnni = false;
+
+  // int4 values a tile at a time, with fewer shuffles than int4() takes per
+  // row (a vpmovzxbd and two vpermps per 16 bytes: the shuffle unit, not
+  // memory, limits the value side). The tile's rows are read as one stream of
+  // 64-byte chunks of 16 dwords, and vpermps, which reads only the low 4 bits
+  // of each index lane, looks up nibble k of every dword after a shift by 4k:
+  // one shuffle per 16 channels, no widening. Nibble k of dword d of a row is
+  // channel 8d + k. A chunk spans 4 scale groups (16 bytes each), so its
+  // weights are 4 consecutive p s, each spread over 4 lanes. For head_dim <=
+  // 128 (G <= 4: a chunk holds 16 / 4G whole rows).
+  //
+  // Accumulator layout: vector k, lane d holds channel 8d + k, d < 4G; the
+  // sums of a chunk's rows are folded into lanes [0, 4G) at the end.
+  static constexpr bool kNibbleLookup = true;
+
+  template <int G>
+  static KV_INLINE void accum_int4(F* acc_mem, const float* ws, const uint8_t* rows, int n) {
+    static_assert(G <= 4, "one chunk holds one or more rows");
+    constexpr int kRowsPerChunk = 16 / (4 * G);
+    const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const F values = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    F acc[8];
+    for (F& a : acc) a = zero();
+    const int bytes = n * 16 * G, chunks = (bytes + 63) / 64;
+    for (int c = 0; c < chunks; c++) {
+      const int left = bytes - 64 * c;
+      const __m512i x = left >= 64 ? _mm512_loadu_si512(rows + 64 * c)
+                                   : _mm512_maskz_loadu_epi8(~0ull >> (64 - left), rows + 64 * c);
+      const F w = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_loadu_ps(ws + 4 * c)));
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; k++) {
+        const __m512i index = k == 0 ? x : _mm512_srli_epi32(x, 4 * k);
+        acc[k] = fma(w, _mm512_permutexvar_ps(index, values), acc[k]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+      F t = acc[k];
+      if (kRowsPerChunk >= 2) t = add(t, _mm512_shuffle_f32x4(t, t, 0x4e));  // + lane d + 8
+      if (kRowsPerChunk == 4) t = add(t, _mm512_shuffle_f32x4(t, t, 0xb1));  // + lane d + 4
+      acc_mem[k] = add(acc_mem[k], t);
+    }
+  }
 };
 
 #include "kv/decode_cpu.inc"
@@ -344,6 +387,7 @@ struct V {
     return {sum8(u), sum8(u + 8)};
   }
   static constexpr bool kVnni = false;
+  static constexpr bool kNibbleLookup = false;
 };
 
 #include "kv/decode_cpu.inc"
@@ -430,6 +474,7 @@ struct V {
     return r;
   }
   static constexpr bool kVnni = false;
+  static constexpr bool kNibbleLookup = false;
 };
 
 #include "kv/decode_cpu.inc"
