@@ -27,6 +27,10 @@ Action add_bench(CLI::App& app) {
       ->capture_default_str();
   decode->add_option("--isa", o->decode.isa, "CPU kernel instruction set (avx512vnni, avx512, avx2, x86-64); "
                                              "default: the widest this CPU runs");
+  decode->add_option("--batch", o->decode.batches, "only these batch sizes of the grid (e.g. 1,4)")
+      ->delimiter(',');
+  decode->add_option("--context", o->decode.contexts, "only these context lengths of the grid (e.g. 8192)")
+      ->delimiter(',');
   decode->add_option("--max-cache-gib", o->decode.max_cache_gib,
                      "skip shapes whose fp32 K+V cache is larger")
       ->capture_default_str();

@@ -34,7 +34,7 @@ struct Shape {
   int64_t batch, heads, head_dim, context;
 };
 
-std::vector<Shape> bench_grid(bool quick) {
+std::vector<Shape> full_grid(bool quick) {
   if (quick) return {{1, 12, 64, 1024}, {4, 12, 64, 1024}, {1, 12, 64, 8192}};
   std::vector<Shape> grid;
   for (int64_t b : {1, 4, 16})
@@ -42,6 +42,20 @@ std::vector<Shape> bench_grid(bool quick) {
   grid.push_back({1, 32, 128, 8192});
   grid.push_back({1, 32, 128, 32768});
   grid.push_back({4, 32, 128, 8192});
+  return grid;
+}
+
+// The grid's shapes whose batch and context are among those asked for.
+std::vector<Shape> bench_grid(const DecodeBenchOptions& o) {
+  auto wanted = [](const std::vector<int64_t>& list, int64_t x) {
+    return list.empty() || std::find(list.begin(), list.end(), x) != list.end();
+  };
+  std::vector<Shape> grid;
+  for (const Shape& s : full_grid(o.quick))
+    if (wanted(o.batches, s.batch) && wanted(o.contexts, s.context)) grid.push_back(s);
+  KNLP_CHECK_INPUT(!grid.empty(), "--batch/--context",
+                   "no shape of the grid has them; the grid has batch 1, 4, 16 and context 1024, "
+                   "4096, 8192, 16384, 32768 (--quick: batch 1, 4 and context 1024, 8192)");
   return grid;
 }
 
@@ -229,7 +243,7 @@ nlohmann::json run_decode_bench(const DecodeBenchOptions& o) {
                device.is_cuda() ? "cuda" : kv_cpu_isa());
   spdlog::info("  B   HxD    ctx fmt   kernel   ms(med)   ms(min)  MB/step   GB/s  copy  vs fp32");
   json results = json::array();
-  for (const Shape& s : bench_grid(o.quick)) {
+  for (const Shape& s : bench_grid(o)) {
     const double fp32_gib = static_cast<double>(s.batch * s.heads * s.context * s.head_dim) * 8 / (1 << 30);
     if (fp32_gib > o.max_cache_gib) {
       spdlog::info("skip B {} {}x{} T {}: fp32 cache {:.1f} GiB > --max-cache-gib {}", s.batch,

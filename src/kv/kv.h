@@ -174,6 +174,8 @@ struct DecodeBenchOptions {
   double max_cache_gib = 2.0;     // skip shapes whose fp32 cache (K + V) is larger
   double max_unfused_gib = 0.5;   // time the unfused int4 path only up to this fp32 size
   std::string isa;                // CPU kernel instruction set; empty: the widest
+  std::vector<int64_t> batches;   // only these batch sizes of the grid; empty: all
+  std::vector<int64_t> contexts;  // only these context lengths of the grid; empty: all
 };
 
 // Measures copy bandwidth, then per shape and format: checks the fused kernel

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # `knlp bench decode --quick`: every format checked against the reference and
 # timed, the JSON written where asked, with the bytes per step worked out by
-# hand; an unknown --isa exits 2 with one line. Args: knlp, python, source dir.
-set -euo pipefail
-knlp=$1 py=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# hand; --batch/--context keep only those shapes; an unknown --isa, or a
+# shape the grid lacks, exits 2 with one line. Args: knlp, python, source dir.
+source "$(dirname "$0")/lib.sh"
 
-"$knlp" bench decode --quick --threads 1 --json "$tmp/out/kv.json" >"$tmp/log" 2>&1 ||
-	{ cat "$tmp/log"; exit 1; }
-"$py" - "$tmp/out/kv.json" <<'PY'
+if "$KNLP" bench decode --quick --threads 1 --json "$WORK/bench/kv.json" >"$WORK/log" 2>&1; then
+	pass "bench decode --quick"
+else
+	fail "bench decode --quick"; cat "$WORK/log"
+fi
+"$PY" - "$WORK/bench/kv.json" <<'PY' && pass "JSON: formats, bytes per step, GB/s, errors" || fail "JSON"
 import json, sys
 doc = json.load(open(sys.argv[1]))
 rows = doc["results"]
@@ -29,12 +30,14 @@ for r in rows:
 assert doc["bandwidth"]["copy_gbps"] > 0 and doc["threads"] == 1
 PY
 
-if "$knlp" bench decode --quick --isa avx1024 >"$tmp/log" 2>"$tmp/err"; then
-	echo "bad --isa: exit 0"; exit 1
-else
-	rc=$?
-fi
-[ "$rc" -eq 2 ] || { echo "bad --isa: exit $rc, want 2"; cat "$tmp/err"; exit 1; }
-grep -q "^knlp: error: .*--isa: 'avx1024' is not an instruction set of this CPU; accepted: " "$tmp/err" ||
-	{ cat "$tmp/err"; exit 1; }
-echo "kv_bench: ok"
+"$KNLP" bench decode --quick --threads 1 --batch 4 --context 1024 --json "$WORK/one.json" >/dev/null 2>&1
+[ "$(json "$WORK/one.json" 'sorted({(r["batch"], r["context"]) for r in m["results"]}), len(m["results"])')" = \
+	"[(4, 1024)] 7" ] && pass "--batch 4 --context 1024: that shape only" || fail "--batch/--context"
+
+expect_exit 2 "a context the grid lacks" -- "$KNLP" bench decode --quick --context 3000
+expect_stderr "--batch/--context: no shape of the grid has them"
+
+expect_exit 2 "an unknown --isa" -- "$KNLP" bench decode --quick --isa avx1024
+expect_stderr "--isa: 'avx1024' is not an instruction set of this CPU; accepted: "
+
+finish
