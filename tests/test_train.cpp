@@ -91,6 +91,17 @@ TEST_F(TinyRun, ACheckpointFromAnotherConfigIsRefused) {
   }
 }
 
+TEST(RunDir, RunsStartedInTheSameSecondGetTheirOwnFolders) {
+  const auto parent = knlp::test::temp_dir("run_dirs") / "results";  // created by the first call
+  const auto first = knlp::new_run_dir(parent, "gpt2_adamw_none", "20261124-025110");
+  const auto second = knlp::new_run_dir(parent, "gpt2_adamw_none", "20261124-025110");
+  const auto third = knlp::new_run_dir(parent, "gpt2_adamw_none", "20261124-025110");
+  EXPECT_EQ(first, parent / "gpt2_adamw_none-20261124-025110");
+  EXPECT_EQ(second, parent / "gpt2_adamw_none-20261124-025110-2");
+  EXPECT_EQ(third, parent / "gpt2_adamw_none-20261124-025110-3");
+  EXPECT_TRUE(std::filesystem::is_directory(third));
+}
+
 TEST(Checkpoint, RoundTripsModelOptimizerAndPosition) {
   auto dir = knlp::test::temp_dir("ckpt");
   knlp::RunContext ctx;

@@ -162,6 +162,16 @@ void RunContext::start_metrics(const std::string& dataset, int64_t num_params,
 
 void RunContext::write_metrics() const { write_file_atomic(dir / "metrics.json", metrics.dump(1)); }
 
+std::filesystem::path new_run_dir(const std::filesystem::path& parent, const std::string& name,
+                                  const std::string& stamp) {
+  std::filesystem::create_directories(parent);
+  const std::string base = fmt::format("{}-{}", name, stamp);
+  for (int i = 1;; i++) {
+    auto dir = parent / (i == 1 ? base : fmt::format("{}-{}", base, i));
+    if (std::filesystem::create_directory(dir)) return dir;
+  }
+}
+
 RunResult run_training(const Config& cfg_in, const RunOptions& options) {
   RunContext ctx;
   ctx.config = options.resume ? Config::load(options.run_dir / "config") : cfg_in;
@@ -174,9 +184,8 @@ RunResult run_training(const Config& cfg_in, const RunOptions& options) {
   ctx.device = pick_device(t.device);
   const auto& trainer = trainer_for(ctx.settings.model.name);
 
-  ctx.dir = options.run_dir.empty()
-                ? t.output_dir / fmt::format("{}-{}", run_name(ctx.settings), timestamp())
-                : options.run_dir;
+  ctx.dir = options.run_dir.empty() ? new_run_dir(t.output_dir, run_name(ctx.settings), timestamp())
+                                    : options.run_dir;
   if (options.resume) {
     KNLP_CHECK_INPUT(read_status(ctx.dir) != "done", ctx.dir.string(),
                      "this run is done; nothing to resume");

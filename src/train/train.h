@@ -42,6 +42,12 @@ RunResult run_training(const Config& cfg, const RunOptions& options);
 // with it.
 std::string run_name(const RunSettings& settings);
 
+// Creates and returns parent/<name>-<stamp>, or <name>-<stamp>-2, -3, ... when
+// a run started in the same second already holds that folder (claimed with
+// one mkdir each, so two processes never get the same one).
+std::filesystem::path new_run_dir(const std::filesystem::path& parent, const std::string& name,
+                                  const std::string& stamp);
+
 // The dry run of `make check`: validates cfg, builds its model and optimizer,
 // takes one forward, backward and optimizer step on a tiny random CPU batch and
 // logs the parameter count and a training-memory estimate. Throws on failure.
