@@ -1,8 +1,9 @@
 // kv/decode_cpu.cpp - the fused CPU decode kernel, built for four instruction sets.
 //
 // decode_cpu.inc holds the kernel once, written against a vector type V of
-// 16 floats. This file defines V four times - AVX-512 (one zmm), AVX-512
-// with VNNI (integer scores for int4 keys), AVX2 + FMA + F16C (two ymm) and
+// 16 floats. This file defines V four times - AVX-512 (one zmm; int4 values
+// looked up from whole dwords), AVX-512 with VNNI (also integer scores for
+// int4 keys), AVX2 + FMA + F16C (two ymm) and
 // plain C++ (an array the compiler vectorizes as it can) - and includes the
 // kernel under each, with `#pragma GCC target` on the x86 ones; the widest
 // set this CPU runs is chosen once. So the binary runs on any x86-64

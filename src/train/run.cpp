@@ -77,8 +77,8 @@ std::string epochs(const RunSettings& s) {
 }
 
 std::string iterations(const RunSettings& s) {
-  return fmt::format("{} steps of batch {} x gradient accumulation {}", s.lm.max_iters, s.train.batch_size,
-                     s.lm.gradient_accumulation);
+  return fmt::format("{} steps of batch {} x gradient accumulation {}", s.lm.max_iters,
+                     s.train.batch_size, s.lm.gradient_accumulation);
 }
 
 // Which trainer runs each model: epoch-based classifiers, iteration-based LMs.
