@@ -81,33 +81,37 @@ struct V {
     p = fma(p, f, splat(1.f));
     return _mm512_scalef_ps(p, n);
   }
+  // One round of the sums below: two shuffles of a and b, added. kLo and kHi
+  // pick whole 128-bit blocks (vshuff32x4) or lanes within blocks (vshufps).
+  enum Pick { kBlocks, kInBlocks };
+  template <Pick P, int kLo, int kHi>
+  static KV_INLINE F add_picked(F a, F b) {
+    if constexpr (P == kBlocks)
+      return add(_mm512_shuffle_f32x4(a, b, kLo), _mm512_shuffle_f32x4(a, b, kHi));
+    else
+      return add(_mm512_shuffle_ps(a, b, kLo), _mm512_shuffle_ps(a, b, kHi));
+  }
   // The sums of t[0..16) as one vector, in order: each round adds the two
   // halves of every token's partial sums and packs two vectors' tokens into
   // one (16 partials of 1 token, 8 of 2, 4 of 4, 2 of 8, 1 of 16). sum8 and
   // sum4 start from the second and third round.
   static KV_INLINE F sum16(const F* t) {
     F u[8];
-    for (int j = 0; j < 8; j++)
-      u[j] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * j], t[2 * j + 1], 0x44),
-                           _mm512_shuffle_f32x4(t[2 * j], t[2 * j + 1], 0xee));
+    for (int j = 0; j < 8; j++) u[j] = add_picked<kBlocks, 0x44, 0xee>(t[2 * j], t[2 * j + 1]);
     return sum8(u);
   }
   // u[j] holds tokens 2j (lanes 0..7) and 2j+1 (lanes 8..15), 8 partials each.
   static KV_INLINE F sum8(const F* u) {
     F w[4];
-    for (int j = 0; j < 4; j++)
-      w[j] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * j], u[2 * j + 1], 0x88),
-                           _mm512_shuffle_f32x4(u[2 * j], u[2 * j + 1], 0xdd));
+    for (int j = 0; j < 4; j++) w[j] = add_picked<kBlocks, 0x88, 0xdd>(u[2 * j], u[2 * j + 1]);
     return sum4(w);
   }
   // w[j] holds tokens 4j..4j+3, one per 128-bit block, 4 partials each.
   static KV_INLINE F sum4(const F* w) {
     F x[2];
-    for (int j = 0; j < 2; j++)
-      x[j] = _mm512_add_ps(_mm512_shuffle_ps(w[2 * j], w[2 * j + 1], 0x44),
-                           _mm512_shuffle_ps(w[2 * j], w[2 * j + 1], 0xee));
+    for (int j = 0; j < 2; j++) x[j] = add_picked<kInBlocks, 0x44, 0xee>(w[2 * j], w[2 * j + 1]);
     // x[j], block b: tokens 8j+b (lanes 0, 1) and 8j+4+b (lanes 2, 3).
-    const F y = _mm512_add_ps(_mm512_shuffle_ps(x[0], x[1], 0x88), _mm512_shuffle_ps(x[0], x[1], 0xdd));
+    const F y = add_picked<kInBlocks, 0x88, 0xdd>(x[0], x[1]);
     // y, block b: tokens b, 4+b, 8+b, 12+b.
     return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), y);
   }
