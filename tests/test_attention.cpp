@@ -3,8 +3,9 @@
 // whole runs (train, checkpoint, resume, generate) of every variant.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
+
+#include <array>
 
 #include "fixtures.h"
 #include "models/attention/attention.h"
@@ -72,6 +73,13 @@ double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 std::string name_of(const Variant& v) { return std::string(v.attention) + "+" + v.mlp; }
+
+// q, k and v of the 4 heads of 8 channels that mha's c_attn makes of x (2, 7, 32).
+std::array<torch::Tensor, 3> heads_of(knlp::CausalSelfAttentionImpl& mha, const torch::Tensor& x) {
+  auto qkv = mha.c_attn(x).split(32, 2);
+  auto heads = [](const torch::Tensor& t) { return t.view({2, 7, 4, 8}).transpose(1, 2); };
+  return {heads(qkv[0]), heads(qkv[1]), heads(qkv[2])};
+}
 
 }  // namespace
 
@@ -152,9 +160,7 @@ TEST(Attention, FoldedRaEqualsTheTwoScoreFormula) {
   auto x = torch::randn({2, 7, 32});
   // Explicit: S = (w_std q_std.k_std + w_rec q_low.k_low) / sqrt(D) per head, causal.
   auto& mha = dynamic_cast<knlp::CausalSelfAttentionImpl&>(*att);
-  auto qkv = mha.c_attn(x).split(32, 2);
-  auto heads = [](const torch::Tensor& t) { return t.view({2, 7, 4, 8}).transpose(1, 2); };
-  auto q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);  // (2, 4, 7, 8)
+  auto [q, k, v] = heads_of(mha, x);  // (2, 4, 7, 8) each
   auto score = [](const torch::Tensor& a, const torch::Tensor& b) {
     return torch::matmul(a, b.transpose(-2, -1));  // (2, 4, 7, 7)
   };
@@ -181,9 +187,7 @@ TEST(Attention, LearnedRaAddsTheSwappedScoreBranch) {
   att->eval();
   auto x = torch::randn({2, 7, 32});
   auto& mha = dynamic_cast<knlp::CausalSelfAttentionImpl&>(*att);
-  auto qkv = mha.c_attn(x).split(32, 2);
-  auto heads = [](const torch::Tensor& t) { return t.view({2, 7, 4, 8}).transpose(1, 2); };
-  auto q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);  // (2, 4, 7, 8)
+  auto [q, k, v] = heads_of(mha, x);  // (2, 4, 7, 8) each
   auto causal = [](const torch::Tensor& s) {
     auto mask = torch::ones({7, 7}, torch::kBool).tril();
     return torch::softmax(s.masked_fill(mask.logical_not(), -INFINITY), -1);
