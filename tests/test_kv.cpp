@@ -2,9 +2,12 @@
 // against the scalar reference, every decode kernel against reference
 // attention over the dequantized values, the cache append path, spec names
 // and the Kconfig symbols. CUDA tests skip (and say so) without a GPU.
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <mutex>
+#include <set>
 
 #include "config/config.h"
 #include "kv/kv.h"
@@ -225,6 +228,22 @@ TEST(KvDecode, UnfusedEqualsFused) {
   auto pk = knlp::kv_quantize(k, spec.k), pv = knlp::kv_quantize(v, spec.v);
   EXPECT_TRUE(close("unfused vs fused", knlp::kv_decode_unfused(q, pk, pv, spec, 27),
                     knlp::kv_decode(q, pk, pv, spec, 27), 1e-5, 1e-5));
+}
+
+// at::parallel_for is an inline `#pragma omp parallel` in ATen's headers: in
+// code built without OpenMP it runs every row on one thread, and so would the
+// fused decode, whatever torch::set_num_threads says (CMakeLists.txt).
+TEST(KvDecode, ParallelForInKnlpCodeUsesEveryThread) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  std::mutex mutex;
+  std::set<int> threads;
+  at::parallel_for(0, 2, 1, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(mutex);
+    threads.insert(at::get_thread_num());
+  });
+  at::set_num_threads(before);
+  EXPECT_EQ(threads, (std::set<int>{0, 1}));
 }
 
 TEST(KvDecode, RejectsWhatItCannotRun) {
