@@ -15,13 +15,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
 
 #include "kv/kv.h"
 #include "util/check.h"
+#include "util/scripts.h"
 
 namespace knlp {
 
@@ -122,17 +122,6 @@ json measure_bandwidth(const torch::Device& device) {
   return {{"copy_gbps", 2 * bytes / copy_s / 1e9},
           {"read_gbps", bytes / read_s / 1e9},
           {"array_mib", bytes / (1 << 20)}};
-}
-
-std::string first_line_of(const std::string& cmd) {
-  std::string line;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[256];
-    if (std::fgets(buf, sizeof buf, p)) line = buf;
-    ::pclose(p);
-  }
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-  return line;
 }
 
 std::string cpu_name() {
@@ -256,7 +245,7 @@ nlohmann::json run_decode_bench(const DecodeBenchOptions& o) {
           {"device", device.is_cuda() ? o.device : cpu_name()},
           {"isa", device.is_cuda() ? "cuda" : kv_cpu_isa()},
           {"threads", at::get_num_threads()},
-          {"commit", first_line_of("git describe --always --dirty --abbrev=12 2>/dev/null")},
+          {"commit", git_revision()},
           {"torch", TORCH_VERSION},
           {"quick", o.quick},
           {"bandwidth", bw},

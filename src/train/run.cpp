@@ -5,7 +5,6 @@
 #include <sys/resource.h>
 
 #include <csignal>
-#include <cstdio>
 #include <ctime>
 
 #include "train/context.h"
@@ -21,24 +20,6 @@ std::atomic<bool> stop_requested{false};
 namespace {
 
 void on_signal(int) { stop_requested = true; }
-
-// Output of a shell command's first line, or "" when it fails.
-std::string first_line_of(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[256];
-    if (std::fgets(buf, sizeof buf, p)) out = buf;
-    ::pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
-std::string git_revision() {
-  auto rev = first_line_of(fmt::format("git -C '{}' describe --always --dirty --abbrev=12 2>/dev/null",
-                                       source_dir().string()));
-  return rev.empty() ? "unknown" : rev;
-}
 
 std::string timestamp() {
   std::time_t t = std::time(nullptr);

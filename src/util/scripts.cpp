@@ -33,6 +33,18 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
+// A shell command's first line of output, or "" when it fails.
+std::string first_line_of(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[256];
+    if (std::fgets(buf, sizeof buf, p)) out = buf;
+    ::pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
 }  // namespace
 
 std::filesystem::path source_dir() { return env_or("KNLP_SOURCE_DIR", KNLP_SOURCE_DIR); }
@@ -42,6 +54,12 @@ std::string script_command(const std::string& script, const std::vector<std::str
                                 shell_quote(env_or("KNLP_PYTHON", KNLP_PYTHON)), script);
   for (const auto& a : args) cmd += " " + shell_quote(a);
   return cmd;
+}
+
+std::string git_revision() {
+  auto rev = first_line_of(fmt::format("git -C {} describe --always --dirty --abbrev=12 2>/dev/null",
+                                       shell_quote(source_dir().string())));
+  return rev.empty() ? "unknown" : rev;
 }
 
 std::string run_script(const std::string& script, const std::vector<std::string>& args) {
