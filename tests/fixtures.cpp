@@ -105,11 +105,23 @@ CONFIG_LOG_LEVEL="warn"
 
 }  // namespace
 
+nlohmann::json untimed(nlohmann::json points) {
+  for (auto& p : points)
+    for (auto it = p.begin(); it != p.end();) {
+      const std::string& k = it.key();
+      const bool clock = k == "time_s" || k == "mfu" ||
+                         (k.size() > 6 && k.compare(k.size() - 6, 6, "_per_s") == 0);
+      it = clock ? p.erase(it) : std::next(it);
+    }
+  return points;
+}
+
 Config tiny_lenet5_config(const std::filesystem::path& data_dir,
                           const std::filesystem::path& out_dir, int epochs) {
   return Config::parse(general_lines(epochs, 32, "0.003", data_dir, out_dir) + R"(CONFIG_MODEL_SELECT_LENET5=y
 CONFIG_MODEL="lenet5"
 CONFIG_LENET5_DATASET="mnist"
+CONFIG_VALIDATION_IMAGES=40
 CONFIG_OPTIMIZER_SELECT_ADAMW=y
 CONFIG_OPTIMIZER="adamw"
 CONFIG_ADAMW_BETA1="0.9"

@@ -34,8 +34,13 @@ RunOptions quiet(const std::filesystem::path& dir);
 
 // The metrics.json of the run in dir.
 nlohmann::json metrics_of(const std::filesystem::path& dir);
+// Metrics points without what depends on the clock (time_s, *_per_s, mfu): what
+// a resumed run must reproduce bit for bit.
+nlohmann::json untimed(nlohmann::json points);
 
-// The .config of a LeNet-5 run on the tiny MNIST in data_dir, results in out_dir.
+// The .config of a LeNet-5 run on the tiny MNIST in data_dir, results in out_dir:
+// 40 training images held out for validation, batch 32 (200 images: 5 steps
+// per epoch).
 Config tiny_lenet5_config(const std::filesystem::path& data_dir,
                           const std::filesystem::path& out_dir, int epochs);
 

@@ -241,14 +241,19 @@ TEST(Attention, RatioGivesTheReferenceWidths) {
 TEST(Attention, ReciprocalWeightsAreCouplingForPruning) {
   for (const Variant& v : {Variant{"ra", "rmlp"}, Variant{"ra_folded", "rmlp"}}) {
     auto model = make(tiny(v));
-    knlp::StructuralWeights w;
-    w.attention = 1.0;
-    w.mlp = 2.0;
-    w.coupling = 3.0;
     int64_t coupling = 0;
-    for (const auto& p : model->named_parameters()) {
-      const bool recip = p.key().find("recip") != std::string::npos;
-      EXPECT_EQ(knlp::structural_weight(p.key(), w) == 3.0, recip) << p.key();
+    for (const auto& r : model->param_roles()) {
+      const bool recip = r.name.find("recip") != std::string::npos;
+      EXPECT_EQ(r.cls == knlp::ParamClass::kCoupling, recip) << r.name;
+      if (!recip) {
+        const bool attn = r.name.find(".attn.") != std::string::npos;
+        const bool mlp = r.name.find(".mlp.") != std::string::npos;
+        EXPECT_EQ(r.cls, attn ? knlp::ParamClass::kAttention
+                              : (mlp ? knlp::ParamClass::kMlp : knlp::ParamClass::kOther))
+            << r.name;
+      }
+      // Only the 2-D weights inside the blocks are prunable.
+      EXPECT_EQ(r.prunable, r.name.rfind("h.", 0) == 0 && r.param.dim() == 2) << r.name;
       coupling += recip;
     }
     EXPECT_GT(coupling, 4) << name_of(v);

@@ -47,7 +47,7 @@ TEST_F(TinyLm, LearnsBelowTheUnigramBaselineAndWritesTheSchema) {
   EXPECT_NEAR(m["eval"][0]["val_loss"].get<double>(), std::log(64.0), 0.3);
   EXPECT_LT(m["summary"]["best_val_loss"].get<double>(), unigram / 3);  // the cycle is learned
   EXPECT_EQ(m["summary"]["status"], "done");
-  EXPECT_EQ(m["summary"]["stop_reason"], "max_iters");
+  EXPECT_EQ(m["summary"]["stop_reason"], "max_steps");
   EXPECT_DOUBLE_EQ(m["summary"]["best"].get<double>(),
                    std::exp(m["summary"]["best_val_loss"].get<double>()));
   ASSERT_EQ(m["train"].size(), 30u);

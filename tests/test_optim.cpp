@@ -439,7 +439,7 @@ TEST(OptimConfig, AdamWPruneBuildsItsBaseWithDecayGroups) {
     const bool coupled = std::string(base) == "adam";
     auto settings = knlp::resolve(adamwprune_config(base)).optim;
     torch::nn::Linear lin(2, 1);
-    auto opt = knlp::make_optimizer(*lin, settings);
+    auto opt = knlp::make_optimizer({{lin->weight}, {lin->bias}}, settings);
     ASSERT_NE(dynamic_cast<knlp::AdamWPrune*>(opt.get()), nullptr);
     auto& g0 = static_cast<AdamFamilyOptions&>(opt->param_groups()[0].options());
     auto& g1 = static_cast<AdamFamilyOptions&>(opt->param_groups()[1].options());
@@ -467,7 +467,7 @@ TEST(OptimConfig, AdamMomentsFindsTheFamilyState) {
     auto cfg = adamwprune_config("adamwspam");
     cfg.set(std::string("OPTIMIZER=") + name);
     torch::nn::Linear lin(2, 1);
-    auto opt = knlp::make_optimizer(*lin, knlp::resolve(cfg).optim);
+    auto opt = knlp::make_optimizer({{lin->weight}, {lin->bias}}, knlp::resolve(cfg).optim);
     EXPECT_FALSE(knlp::adam_moments(*opt, lin->weight).exp_avg.defined());  // no step yet
     for (auto& p : lin->parameters()) p.mutable_grad() = torch::ones_like(p);
     opt->step();
@@ -497,16 +497,14 @@ TEST(OptimConfig, AdamWSpamRunResumesBitForBit) {
   o.stop_after_steps = 4;
   knlp::run_training(cfg, o);
   o.resume = true;
-  o.stop_after_steps = 11;
+  o.stop_after_steps = 7;
   knlp::run_training(knlp::Config(), o);
   o.stop_after_steps = 0;
   ASSERT_EQ(knlp::run_training(knlp::Config(), o).status, "done");
   auto a = nlohmann::json::parse(knlp::read_file(root / "straight" / "metrics.json"));
   auto b = nlohmann::json::parse(knlp::read_file(root / "cut" / "metrics.json"));
-  EXPECT_EQ(a["train"], b["train"]);
-  ASSERT_EQ(a["eval"].size(), 2u);
-  for (size_t i = 0; i < a["eval"].size(); ++i)
-    for (const char* k : {"train_loss", "test_loss", "test_accuracy", "lr"})
-      EXPECT_EQ(a["eval"][i][k], b["eval"][i][k]) << "epoch " << i + 1 << " " << k;
+  EXPECT_EQ(knlp::test::untimed(a["train"]), knlp::test::untimed(b["train"]));
+  ASSERT_EQ(a["eval"].size(), 3u);  // step 0 and two epochs
+  EXPECT_EQ(knlp::test::untimed(a["eval"]), knlp::test::untimed(b["eval"]));
   std::filesystem::remove_all(root);
 }

@@ -41,14 +41,14 @@ int64_t zeros(const torch::Tensor& t) { return (t == 0).sum().item<int64_t>(); }
 
 const knlp::MomentsLookup kNoMoments = [](const torch::Tensor&) { return knlp::Moments{}; };
 
-// Prunes to `target` at the first step: no warmup, ramp over one step of one epoch.
+// Prunes to `target` at the first step: no warmup, a ramp of one step.
 knlp::PruneSettings at_once(const char* method, double target) {
   knlp::PruneSettings s;
   s.method = method;
   s.target_sparsity = target;
   s.warmup_steps = 0;
   s.frequency = 1;
-  s.ramp_end_epoch = 1;
+  s.ramp_end_step = 1;
   return s;
 }
 
@@ -92,13 +92,13 @@ TEST(PruneScores, StateScoresFallBackToMagnitudeWithoutMoments) {
   EXPECT_THROW(knlp::prune_score("bitter10", in), knlp::Error);
 }
 
-TEST(PruneScores, StructuralWeightsGoByParameterName) {
+TEST(PruneScores, StructuralWeightsGoByDeclaredClass) {
   knlp::StructuralWeights c;
-  EXPECT_EQ(knlp::structural_weight("transformer.h.0.attn.c_proj.weight", c), 2.5);  // attn first
-  EXPECT_EQ(knlp::structural_weight("transformer.h.3.mlp.c_fc.weight", c), 1.0);
-  EXPECT_EQ(knlp::structural_weight("h.1.recip_gate.weight", c), 3.0);
   c.other = 0.5;
-  EXPECT_EQ(knlp::structural_weight("layer1.0.conv1.weight", c), 0.5);
+  EXPECT_EQ(c.of(knlp::ParamClass::kAttention), 2.5);
+  EXPECT_EQ(c.of(knlp::ParamClass::kMlp), 1.0);
+  EXPECT_EQ(c.of(knlp::ParamClass::kCoupling), 3.0);
+  EXPECT_EQ(c.of(knlp::ParamClass::kOther), 0.5);
 }
 
 TEST(PruneSchedule, EachShapeAtZeroHalfAndOne) {
@@ -194,8 +194,7 @@ TEST(Pruner, GlobalThresholdHitsTheTargetCountExactly) {
   torch::manual_seed(3);
   auto pruner = knlp::make_pruner(at_once("magnitude", 0.5),
                                   params_of({torch::randn({2, 5}), torch::randn({4, 3}),
-                                             torch::randn({7})}),
-                                  /*steps_per_epoch=*/1);
+                                             torch::randn({7})}));
   pruner->after_step(1, kNoMoments);
   int64_t z = 0;
   for (const auto& p : pruner->params()) z += zeros(p.weight);
@@ -215,7 +214,7 @@ TEST(Pruner, Bitter4PrunesEachLayerToItsOwnShare) {
   auto s = at_once("state", 0.5);
   s.variant = "bitter4";
   auto pruner = knlp::make_pruner(
-      s, params_of({torch::randn({10}), torch::randn({10}), torch::randn({10})}), 1);
+      s, params_of({torch::randn({10}), torch::randn({10}), torch::randn({10})}));
   pruner->after_step(1, kNoMoments);
   // factors 0.7, 1.0, 1.3: shares 0.35, 0.5, 0.65 of 10 weights each
   EXPECT_EQ(zeros(pruner->params()[0].weight), 3);
@@ -228,7 +227,7 @@ TEST(Pruner, Bitter4PrunesEachLayerToItsOwnShare) {
 
 TEST(Pruner, MovementPrunesWhatMovedTowardZero) {
   auto w = torch::tensor({0.1, 1.0, -3.0, -1.0});
-  auto pruner = knlp::make_pruner(at_once("movement", 0.5), params_of({w}), 1);
+  auto pruner = knlp::make_pruner(at_once("movement", 0.5), params_of({w}));
   {
     torch::NoGradGuard g;
     w.copy_(torch::tensor({0.4, 0.5, -2.0, -3.0}));  // training moved the weights
@@ -245,8 +244,8 @@ TEST(Pruner, APrunedWeightNeverComesBack) {
   auto w = torch::tensor({1.0, 2.0, 3.0, 4.0, 5.0, 6.0});
   auto s = at_once("movement", 0.5);
   s.schedule = "linear";
-  s.ramp_end_epoch = 2;  // step 1: 25 % (1 weight), step 2: 50 % (3 weights)
-  auto pruner = knlp::make_pruner(s, params_of({w}), 1);
+  s.ramp_end_step = 2;  // step 1: 25 % (1 weight), step 2: 50 % (3 weights)
+  auto pruner = knlp::make_pruner(s, params_of({w}));
   {
     torch::NoGradGuard g;
     w.copy_(torch::tensor({1.5, 2.5, 3.5, 0.5, 5.5, 6.5}));  // only w3 moved toward zero
@@ -269,12 +268,13 @@ TEST(Pruner, MasksStayAppliedThroughAdamWSteps) {
   knlp::OptimSettings o;
   o.lr = 0.05;
   o.weight_decay = 0.1;
-  auto opt = knlp::make_optimizer(*lin, o);
+  auto opt = knlp::make_optimizer({{lin->weight}, {lin->bias}}, o);
   auto s = at_once("state", 0.5);
   s.variant = "bitter7";
   s.warmup_steps = 2;
   s.frequency = 2;
-  auto pruner = knlp::make_pruner(s, {{"weight", lin->weight}}, /*steps_per_epoch=*/4);
+  s.ramp_end_step = 4;
+  auto pruner = knlp::make_pruner(s, {{"weight", lin->weight}});
   knlp::MomentsLookup moments = [&](const torch::Tensor& p) {
     auto m = knlp::adam_moments(*opt, p);
     return knlp::Moments{m.exp_avg, m.exp_avg_sq, m.max_exp_avg_sq};
@@ -290,7 +290,7 @@ TEST(Pruner, MasksStayAppliedThroughAdamWSteps) {
     }
     opt->step();
     pruner->after_step(step, moments);
-    // ramp: warmup 2, end 4 (one epoch): 0 through step 2, 0.5 from step 4 on
+    // ramp: warmup 2, end 4: 0 through step 2, 0.5 from step 4 on
     const int64_t expected = step < 4 ? 0 : 12;
     auto now = lin->weight == 0;
     EXPECT_EQ(now.sum().item<int64_t>(), expected) << "step " << step;
@@ -307,14 +307,14 @@ TEST(Pruner, MasksStayAppliedThroughAdamWSteps) {
 TEST(Pruner, MasksRoundTripThroughACheckpoint) {
   torch::manual_seed(6);
   auto w = torch::randn({5, 5});
-  auto a = knlp::make_pruner(at_once("magnitude", 0.6), params_of({w}), 1);
+  auto a = knlp::make_pruner(at_once("magnitude", 0.6), params_of({w}));
   a->after_step(1, kNoMoments);
   torch::serialize::OutputArchive out;
   a->save(out);
   std::ostringstream bytes;
   out.save_to(bytes);
   auto w2 = torch::randn({5, 5});
-  auto b = knlp::make_pruner(at_once("magnitude", 0.6), params_of({w2}), 1);
+  auto b = knlp::make_pruner(at_once("magnitude", 0.6), params_of({w2}));
   torch::serialize::InputArchive in;
   std::istringstream is(bytes.str());
   in.load_from(is);
@@ -326,7 +326,7 @@ TEST(Pruner, MasksRoundTripThroughACheckpoint) {
 TEST(Pruner, UnknownNamesListWhatIsAccepted) {
   auto s = at_once("lottery", 0.5);
   try {
-    knlp::make_pruner(s, params_of({torch::randn({4})}), 1);
+    knlp::make_pruner(s, params_of({torch::randn({4})}));
     FAIL() << "no error";
   } catch (const knlp::Error& e) {
     EXPECT_NE(e.line().find("accepted: none, magnitude, movement, state"), std::string::npos)
@@ -334,8 +334,8 @@ TEST(Pruner, UnknownNamesListWhatIsAccepted) {
   }
   s.method = "state";
   s.variant = "magnitude";  // a score, but not an AdamWPrune variant
-  EXPECT_THROW(knlp::make_pruner(s, params_of({torch::randn({4})}), 1), knlp::Error);
+  EXPECT_THROW(knlp::make_pruner(s, params_of({torch::randn({4})})), knlp::Error);
   s.variant = "bitter7";
   s.schedule = "exponential";
-  EXPECT_THROW(knlp::make_pruner(s, params_of({torch::randn({4})}), 1), knlp::Error);
+  EXPECT_THROW(knlp::make_pruner(s, params_of({torch::randn({4})})), knlp::Error);
 }

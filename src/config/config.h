@@ -150,12 +150,25 @@ struct OptimSettings {
   SpamSettings spam;
 };
 
+// The structural class of a parameter, declared by the model that owns it
+// (Model::param_roles): what bitter8/bitter9 weight its score by.
+enum class ParamClass { kAttention, kMlp, kCoupling, kOther };
+
 // bitter8/bitter9 multiply a parameter's score by the weight of its class.
 struct StructuralWeights {
-  double attention = 2.5;  // names with attn, attention, q_proj, k_proj, v_proj, ...
-  double mlp = 1.0;        // names with mlp, c_fc, c_proj
-  double coupling = 3.0;   // names with cross, coupler, gate_to_heads, recip
+  double attention = 2.5;  // GPT-2 attention: c_attn, c_proj, MLA's latents, ...
+  double mlp = 1.0;        // GPT-2 feed-forward: c_fc, c_proj
+  double coupling = 3.0;   // what couples attention and MLP (RA's and R-MLP's reciprocal parts)
   double other = 1.0;      // everything else (all CNN layers)
+  double of(ParamClass c) const {
+    switch (c) {
+      case ParamClass::kAttention: return attention;
+      case ParamClass::kMlp: return mlp;
+      case ParamClass::kCoupling: return coupling;
+      case ParamClass::kOther: break;
+    }
+    return other;
+  }
 };
 
 struct PruneSettings {
@@ -164,41 +177,47 @@ struct PruneSettings {
   double target_sparsity = 0.0;     // final fraction of prunable weights that are zero
   int64_t warmup_steps = 100;       // no pruning through this step
   int64_t frequency = 50;           // masks are recomputed every N steps
-  int64_t ramp_end_epoch = 8;       // the target is reached at the end of this epoch
+  int64_t ramp_end_step = 3000;     // the target is reached at this optimizer step
+  int64_t ramp_end_epoch = 0;       // image models: ... at the end of this epoch (0: in steps);
+                                    // the loop turns it into ramp_end_step once
   std::string schedule = "cubic";   // cubic (s_f p^3) | zhu-gupta | linear
   std::string threshold = "exact";  // exact (k = floor(s N) pruned) | sampled
   double sample_fraction = 0.02;    // sampled: share of the scores the estimate sees
   StructuralWeights weights;        // bitter8, bitter9
 };
 
+// What the one training loop (train/loop.cpp) runs: everything counts in
+// optimizer steps; epochs are how image models *say* a number of steps.
 struct TrainSettings {
-  int64_t epochs = 10;
+  std::string task = "image-classification";  // image-classification | language-model
+  int64_t epochs = 10;                // image models: passes over the training split
+  int64_t max_steps = 0;              // language models: optimizer steps (epochs x steps
+                                      // per epoch for image models, set by the loop)
+  int64_t max_time_s = 0;             // training-time budget; 0 = none
+  int64_t validation_images = 5000;   // image models: training images held out to select on
   int64_t batch_size = 512;
   int64_t eval_batch_size = 1024;
   uint64_t seed = 42;
   std::string device = "cpu";      // cpu | cuda
   int64_t threads = 0;             // intra-op threads; 0 = LibTorch's default
   std::filesystem::path output_dir = "results";
-  int64_t checkpoint_interval = 0;  // also checkpoint every N steps; 0 = at epoch ends only
+  int64_t checkpoint_interval = 0;  // also checkpoint every N steps; 0 = at evaluations only
   std::string log_level = "info";
-  std::string lr_schedule = "constant";  // constant | cosine (per epoch)
+  int64_t warmup_steps = 0;              // learning rate rises linearly from 0 over these
+  std::string lr_schedule = "constant";  // constant | cosine (over the run's steps)
   double lr_min = 0.0;                   // floor of the cosine schedule
-  double grad_clip = 0.0;                // global L2 norm clip; 0 = off
+  double grad_clip = 0.0;                // global L2 norm clip by the loop; 0 = off (an
+                                         // optimizer with SPAM clips inside its step)
+  int64_t gradient_accumulation = 1;     // micro-batches per optimizer step
+  int64_t log_interval = 10;             // steps per train metrics point
+  std::string amp_dtype;                 // "bfloat16": autocast on CUDA; "" = fp32
   bool seed_in_name = false;             // a repeat of a matrix: the run name ends in _seed<N>
 };
 
-// The iteration-based language-model trainer (train/lm.cpp).
+// The language-modelling task (train/lm_task.cpp).
 struct LmSettings {
-  int64_t gradient_accumulation = 1;  // micro-batches per optimizer step
-  int64_t max_iters = 10000;          // optimizer steps; the cosine ends here
-  int64_t max_time_s = 0;             // training-time budget; 0 = none
-  int64_t warmup_iters = 100;         // linear warmup from 0
-  bool decay_lr = true;               // cosine from lr to min_lr after warmup
-  double min_lr = 6e-5;
   int64_t eval_interval = 100;        // steps between validation passes
   int64_t eval_samples = 200;         // batches per validation pass
-  int64_t log_interval = 10;          // steps per train metrics point
-  std::string amp_dtype;              // "bfloat16": autocast on CUDA; "" = fp32
   bool tf32 = true;                   // TF32 matmuls on CUDA
   std::filesystem::path init_from;    // safetensors weights to start from; empty = random
 };
@@ -243,8 +262,9 @@ void resolve_gpt2(const Config& cfg, RunSettings& s);
 // The attention and MLP variant of GPT-2 (Kconfig.attention) into s.model.gpt2.
 void resolve_attention(const Config& cfg, Gpt2Settings& g);
 
-// The pruning part of resolve() (resolve_prune.cpp).
-PruneSettings resolve_prune(const Config& cfg);
+// The pruning part of resolve() (resolve_prune.cpp); in_steps: the ramp end is a
+// step symbol (language models), else an epoch symbol (image models).
+PruneSettings resolve_prune(const Config& cfg, bool in_steps);
 
 // The ResNet part of resolve(): augmentation, LR schedule, stem, input size
 // (resolve_resnet.cpp); leaves other models' settings alone.
@@ -253,6 +273,9 @@ void resolve_resnet(const Config& cfg, RunSettings& settings);
 // The symbol holding the target sparsity of a pruning method: TARGET_SPARSITY, or
 // ADAMWPRUNE_TARGET_SPARSITY for state. The test matrix sets it for each sparsity.
 std::string target_sparsity_symbol(const std::string& method);
+// The symbol holding a pruning method's ramp end: *_RAMP_END_EPOCH for image
+// models (in_epochs), *_RAMP_END_STEP for language models.
+std::string ramp_end_symbol(const std::string& method, bool in_epochs);
 
 // The KV cache settings alone (resolve_kv.cpp); a .config without the KV
 // symbols (an older one) gets the defaults above.

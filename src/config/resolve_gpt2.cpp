@@ -35,24 +35,29 @@ Gpt2Settings resolve_shape(const Config& cfg) {
   return g;
 }
 
-LmSettings resolve_lm(const Config& cfg, double lr) {
+// The language-model task's own settings, and its part of the loop's: steps,
+// time budget, warmup and decay, accumulation, logging, mixed precision.
+LmSettings resolve_lm(const Config& cfg, TrainSettings& t, double lr) {
   LmSettings l;
-  l.gradient_accumulation = cfg.get_int("GPT2_GRADIENT_ACCUMULATION");
-  l.max_iters = cfg.get_int("GPT2_MAX_ITERS");
-  l.max_time_s = cfg.get_int("GPT2_MAX_TIME");
-  l.warmup_iters = cfg.get_int("GPT2_WARMUP_STEPS");
-  l.decay_lr = cfg.get_bool("GPT2_DECAY_LR");
-  l.min_lr = l.decay_lr ? float_in(cfg, "GPT2_MIN_LR", 0.0, lr) : lr;
-  l.eval_interval = cfg.get_int("GPT2_EVAL_INTERVAL");
-  l.eval_samples = cfg.get_int("GPT2_EVAL_SAMPLES");
-  l.log_interval = cfg.get_int("GPT2_LOG_INTERVAL");
+  t.max_steps = cfg.get_int("GPT2_MAX_ITERS");
+  t.max_time_s = cfg.get_int("GPT2_MAX_TIME");
+  t.gradient_accumulation = cfg.get_int("GPT2_GRADIENT_ACCUMULATION");
+  t.warmup_steps = cfg.get_int("GPT2_WARMUP_STEPS");
+  // An optimizer with its own cosine (AdamWAdv's ADV_COSINE_*) has set it already.
+  if (t.lr_schedule != "cosine" && cfg.get_bool("GPT2_DECAY_LR")) {
+    t.lr_schedule = "cosine";
+    t.lr_min = float_in(cfg, "GPT2_MIN_LR", 0.0, lr);
+  }
+  t.log_interval = cfg.get_int("GPT2_LOG_INTERVAL");
   if (cfg.get_bool("MIXED_PRECISION")) {
-    l.amp_dtype = cfg.get_string("GPT2_AMP_DTYPE");
-    KNLP_CHECK_INPUT(l.amp_dtype == "bfloat16", "CONFIG_GPT2_AMP_DTYPE",
+    t.amp_dtype = cfg.get_string("GPT2_AMP_DTYPE");
+    KNLP_CHECK_INPUT(t.amp_dtype == "bfloat16", "CONFIG_GPT2_AMP_DTYPE",
                      "'{}' is not supported (float16 needs a gradient scaler); accepted: "
                      "bfloat16, or CONFIG_MIXED_PRECISION=n for fp32",
-                     l.amp_dtype);
+                     t.amp_dtype);
   }
+  l.eval_interval = cfg.get_int("GPT2_EVAL_INTERVAL");
+  l.eval_samples = cfg.get_int("GPT2_EVAL_SAMPLES");
   l.tf32 = cfg.get_bool("GPT2_TF32_ALLOWED");
   l.init_from = cfg.get_string("GPT2_INIT_FROM");
   return l;
@@ -71,12 +76,11 @@ GenerateSettings resolve_generate(const Config& cfg) {
 void resolve_gpt2(const Config& cfg, RunSettings& s) {
   s.model.gpt2 = resolve_shape(cfg);
   resolve_attention(cfg, s.model.gpt2);
-  s.lm = resolve_lm(cfg, s.optim.lr);
+  s.lm = resolve_lm(cfg, s.train, s.optim.lr);
   s.generate = resolve_generate(cfg);
   s.data.tokens = s.data.dataset == "custom" ? std::filesystem::path(
                                                    cfg.get_string("GPT2_CUSTOM_DATASET_PATH"))
                                              : s.data.dir / s.data.dataset;
-  s.train.grad_clip = 1.0;  // the reference clips the global gradient norm at 1.0
 }
 
 }  // namespace knlp

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "config/config.h"
+#include "config/resolve.h"
 #include "util/check.h"
 
 namespace knlp {
@@ -41,16 +42,17 @@ struct Dimension {
   std::vector<Cell> cells;
 };
 
+// The model dimension, one cell per model row.
+std::vector<Cell> model_cells() {
+  std::vector<Cell> cells;
+  for (const auto& m : model_symbols())
+    cells.push_back({m.name, m.enable, {{"MODEL_MODE_SINGLE", "y"}, {m.select, "y"}}});
+  return cells;
+}
+
 // clang-format off
 const Dimension kDimensions[] = {
-    {"model", "MODEL_MODE_MULTIPLE", true, {
-      {"lenet5", "MODEL_ENABLE_LENET5", {{"MODEL_MODE_SINGLE", "y"}, {"MODEL_SELECT_LENET5", "y"}}},
-      {"resnet18", "MODEL_ENABLE_RESNET18",
-       {{"MODEL_MODE_SINGLE", "y"}, {"MODEL_SELECT_RESNET18", "y"}}},
-      {"resnet50", "MODEL_ENABLE_RESNET50",
-       {{"MODEL_MODE_SINGLE", "y"}, {"MODEL_SELECT_RESNET50", "y"}}},
-      {"gpt2", "MODEL_ENABLE_GPT2", {{"MODEL_MODE_SINGLE", "y"}, {"MODEL_SELECT_GPT2", "y"}}},
-    }},
+    {"model", "MODEL_MODE_MULTIPLE", true, model_cells()},
     {"attention", "GPT2_ATTENTION_MODE_MULTIPLE", true, {
       {"mha", "GPT2_ATTENTION_ENABLE_MHA",
        {{"GPT2_ATTENTION_MODE_SINGLE", "y"}, {"GPT2_ATTENTION_SELECT_MHA", "y"}, {"GPT2_RMLP", "n"}}},

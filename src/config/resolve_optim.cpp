@@ -71,10 +71,9 @@ SpamSettings resolve_spam(const Config& cfg) {
   return s;
 }
 
-// AdamWAdv's cosine schedule goes to the trainer. So does its clip, except
-// under SPAM: AdamWSpam clips inside step(), after its spike detector has seen
-// the unclipped norm, as the Python knlp orders it.
-void resolve_adv(const Config& cfg, TrainSettings& train, SpamSettings& spam) {
+// AdamWAdv's cosine schedule and gradient clip go to the loop, for every model
+// (resolve() hands the clip to SPAM when the optimizer has it).
+void resolve_adv(const Config& cfg, TrainSettings& train) {
   if (cfg.get_bool("ADV_USE_COSINE_ANNEALING")) {
     train.lr_schedule = "cosine";
     train.lr_min = cfg.get_float("ADV_COSINE_ETA_MIN");
@@ -84,7 +83,7 @@ void resolve_adv(const Config& cfg, TrainSettings& train, SpamSettings& spam) {
   const double clip = cfg.get_float("ADV_GRAD_CLIP_NORM");
   KNLP_CHECK_INPUT(clip >= 0, "CONFIG_ADV_GRAD_CLIP_NORM", "{} must not be negative (0: off)",
                    clip);
-  (spam.enabled ? spam.grad_clip : train.grad_clip) = clip;
+  train.grad_clip = clip;
 }
 
 void read_knobs(const Config& cfg, const OptimSymbols& syms, OptimSettings& o) {
@@ -117,7 +116,7 @@ OptimSettings resolve_optim(const Config& cfg, TrainSettings& train) {
   if (!how) return o;
   o.decoupled_decay = how->decoupled;
   if (how->spam) o.spam = resolve_spam(cfg);
-  if (how->adv) resolve_adv(cfg, train, o.spam);
+  if (how->adv) resolve_adv(cfg, train);
   return o;
 }
 

@@ -11,21 +11,24 @@ namespace knlp {
 
 namespace {
 
+// The symbols of each method; image models count the ramp in epochs, language
+// models in steps.
 struct PruneSymbols {
   const char* method;
   const char* target;
   const char* warmup;
   const char* frequency;
   const char* ramp_end_epoch;
+  const char* ramp_end_step;
 };
 
 constexpr PruneSymbols kPruneSymbols[] = {
     {"magnitude", "TARGET_SPARSITY", "PRUNING_WARMUP", "PRUNING_FREQUENCY",
-     "PRUNING_RAMP_END_EPOCH"},
+     "PRUNING_RAMP_END_EPOCH", "PRUNING_RAMP_END_STEP"},
     {"movement", "TARGET_SPARSITY", "PRUNING_WARMUP", "PRUNING_FREQUENCY",
-     "PRUNING_RAMP_END_EPOCH"},
+     "PRUNING_RAMP_END_EPOCH", "PRUNING_RAMP_END_STEP"},
     {"state", "ADAMWPRUNE_TARGET_SPARSITY", "ADAMWPRUNE_WARMUP_STEPS", "ADAMWPRUNE_FREQUENCY",
-     "ADAMWPRUNE_RAMP_END_EPOCH"},
+     "ADAMWPRUNE_RAMP_END_EPOCH", "ADAMWPRUNE_RAMP_END_STEP"},
 };
 
 // bitter8/bitter9's structural weights: one symbol per class.
@@ -57,7 +60,12 @@ std::string target_sparsity_symbol(const std::string& method) {
   return prune_symbols(method, "pruning").target;
 }
 
-PruneSettings resolve_prune(const Config& cfg) {
+std::string ramp_end_symbol(const std::string& method, bool in_epochs) {
+  const auto& syms = prune_symbols(method, "pruning");
+  return in_epochs ? syms.ramp_end_epoch : syms.ramp_end_step;
+}
+
+PruneSettings resolve_prune(const Config& cfg, bool in_steps) {
   PruneSettings p;
   p.method = cfg.get_string("PRUNING_METHOD", "none");
   if (p.method == "none") return p;
@@ -68,7 +76,12 @@ PruneSettings resolve_prune(const Config& cfg) {
                    p.target_sparsity);
   p.warmup_steps = cfg.get_int(syms.warmup);
   p.frequency = cfg.get_int(syms.frequency);
-  p.ramp_end_epoch = cfg.get_int(syms.ramp_end_epoch);
+  if (in_steps) {
+    p.ramp_end_step = cfg.get_int(syms.ramp_end_step);
+    p.ramp_end_epoch = 0;
+  } else {
+    p.ramp_end_epoch = cfg.get_int(syms.ramp_end_epoch);
+  }
   p.schedule = cfg.get_string("PRUNING_SCHEDULE", p.schedule);
   p.threshold = cfg.get_string("PRUNING_THRESHOLD", p.threshold);
   p.sample_fraction = cfg.get_float("PRUNING_THRESHOLD_SAMPLE_FRACTION", p.sample_fraction);

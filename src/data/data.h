@@ -54,6 +54,7 @@ std::filesystem::path dataset_dir(const DataSettings& settings);
 // What a model needs to know of a dataset before loading it.
 struct ImageShape {
   int64_t channels, num_classes, image_size;
+  int64_t train_images;  // of the full data set (the files may hold fewer)
 };
 ImageShape image_shape(const DataSettings& settings);
 

@@ -12,17 +12,17 @@ constexpr ImageDataset kImageDatasets[] = {
     {"fashion-mnist", "fashion-mnist", "/usr/share/datasets/fashion-mnist", {0.2860, 0, 0},
      {0.3530, 1, 1}, load_idx_split,
      {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
-     {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}, 0, {1, 10, 32}},
+     {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}, 0, {1, 10, 32, 60000}},
     {"mnist", "mnist", "", {0.1307, 0, 0}, {0.3081, 1, 1}, load_idx_split,
      {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
-     {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}, 0, {1, 10, 32}},
+     {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}, 0, {1, 10, 32, 60000}},
     {"cifar10", "cifar-10-batches-bin", "", {0.4914, 0.4822, 0.4465}, {0.2023, 0.1994, 0.2010},
      load_cifar_split,
      {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
       "data_batch_5.bin"},
-     {"test_batch.bin"}, 1, {3, 10, 32}},
+     {"test_batch.bin"}, 1, {3, 10, 32, 50000}},
     {"cifar100", "cifar-100-binary", "", {0.5071, 0.4867, 0.4408}, {0.2675, 0.2565, 0.2761},
-     load_cifar_split, {"train.bin"}, {"test.bin"}, 2, {3, 100, 32}},
+     load_cifar_split, {"train.bin"}, {"test.bin"}, 2, {3, 100, 32, 50000}},
 };
 
 const ImageDataset& find_dataset(const std::string& name) {

@@ -180,6 +180,31 @@ struct Gpt2 : LanguageModel {
     return cache;
   }
 
+  // The base roles (decay groups), with the linear weights inside the blocks
+  // prunable and each block parameter classed by the module that holds it.
+  std::vector<ParamRole> param_roles() override {
+    auto roles = Model::param_roles();
+    std::map<const void*, ParamRole*> of;
+    for (auto& r : roles) {
+      r.prunable = false;  // embeddings, the head and ln_f are never pruned
+      of[r.param.unsafeGetTensorImpl()] = &r;
+    }
+    auto mark = [&](const std::vector<torch::Tensor>& params, ParamClass cls) {
+      for (const auto& p : params) {
+        auto* r = of.at(p.unsafeGetTensorImpl());
+        r->cls = cls;
+        r->prunable = p.dim() == 2;
+      }
+    };
+    for (auto& b : blocks) {
+      mark(b->attn->parameters(), ParamClass::kAttention);
+      if (auto recip = b->attn->coupling()) mark(recip->parameters(), ParamClass::kCoupling);
+      mark(b->mlp->parameters(), ParamClass::kMlp);
+      mark(b->mlp->coupling_parameters(), ParamClass::kCoupling);
+    }
+    return roles;
+  }
+
   int64_t block_size() const override { return s.block_size; }
   int64_t vocab_size() const override { return s.vocab_size; }
 

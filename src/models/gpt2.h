@@ -23,8 +23,8 @@ struct Attention : torch::nn::Module {
   // bytes() is this times positions, rows and the element size.
   virtual int64_t cache_values_per_token() const = 0;
   // Parameters that couple this attention to the block (RA's reciprocal branch),
-  // or null. The block registers them as "recip", beside "attn", so that pruning
-  // (bitter8/9 class parameters by name) sees them as coupling, not attention.
+  // or null. The block registers them as "recip", beside "attn", and declares
+  // them coupling (bitter8/9's class), not attention.
   virtual std::shared_ptr<torch::nn::Module> coupling() const { return nullptr; }
 };
 
@@ -40,6 +40,9 @@ struct FeedForward : torch::nn::Module {
   // u (B, T, C) the normalised residual, a (B, T, C) the block's attention
   // output (only R-MLP reads it) -> (B, T, C).
   virtual torch::Tensor forward(const torch::Tensor& u, const torch::Tensor& a) = 0;
+  // Its parameters that couple it to the attention (R-MLP's reciprocal half):
+  // coupling for bitter8/9, the rest is MLP.
+  virtual std::vector<torch::Tensor> coupling_parameters() { return {}; }
 };
 
 // Builds a feed-forward of `hidden` channels (4C, or RATIO's width).

@@ -30,10 +30,24 @@ struct ModelOutput {
   torch::Tensor loss;    // mean cross-entropy; undefined when the batch has no target
 };
 
+// What a parameter is to the optimizer and the pruner.
+struct ParamRole {
+  std::string name;     // as named_parameters() names it ("h.0.attn.c_attn.weight")
+  torch::Tensor param;
+  bool decay = false;     // in the weight-decay group
+  bool prunable = false;  // pruning may zero its elements
+  ParamClass cls = ParamClass::kOther;  // bitter8/bitter9's structural class
+};
+
 struct Model : torch::nn::Module {
   virtual ModelOutput forward(const Batch& batch) = 0;
   // Number of trainable parameters, counting a tied tensor once.
   int64_t num_params() const;
+  // Every trainable parameter once (a tied tensor under the first module that
+  // owns it), in module order, with its role. The default: weights of two or
+  // more dimensions decay unless they belong to a norm or an embedding; Linear
+  // and Conv2d weights are prunable; every class is other.
+  virtual std::vector<ParamRole> param_roles();
 };
 
 // Builds the model the settings name, initialised from the current torch seed.

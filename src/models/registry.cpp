@@ -54,6 +54,40 @@ std::shared_ptr<LanguageModel> make_language_model(const ModelSettings& settings
   return lm;
 }
 
+namespace {
+
+bool is_norm_or_embedding(const torch::nn::Module& m) {
+  return dynamic_cast<const torch::nn::BatchNorm1dImpl*>(&m) ||
+         dynamic_cast<const torch::nn::BatchNorm2dImpl*>(&m) ||
+         dynamic_cast<const torch::nn::LayerNormImpl*>(&m) ||
+         dynamic_cast<const torch::nn::GroupNormImpl*>(&m) ||
+         dynamic_cast<const torch::nn::EmbeddingImpl*>(&m);
+}
+
+bool is_linear_or_conv(const torch::nn::Module& m) {
+  return dynamic_cast<const torch::nn::LinearImpl*>(&m) ||
+         dynamic_cast<const torch::nn::Conv2dImpl*>(&m);
+}
+
+}  // namespace
+
+std::vector<ParamRole> Model::param_roles() {
+  std::vector<ParamRole> roles;
+  std::unordered_set<const void*> seen;
+  for (const auto& item : named_modules()) {
+    const torch::nn::Module& m = *item.value();
+    for (const auto& p : m.named_parameters(/*recurse=*/false)) {
+      if (!p.value().requires_grad() || !seen.insert(p.value().unsafeGetTensorImpl()).second)
+        continue;
+      const bool weight = p.key() == "weight";
+      roles.push_back({item.key().empty() ? p.key() : item.key() + "." + p.key(), p.value(),
+                       p.value().dim() >= 2 && !is_norm_or_embedding(m),
+                       weight && is_linear_or_conv(m), ParamClass::kOther});
+    }
+  }
+  return roles;
+}
+
 int64_t Model::num_params() const {
   std::unordered_set<const void*> seen;
   int64_t n = 0;

@@ -12,17 +12,16 @@
 
 namespace knlp {
 
-// Group 0: weights that decay (Linear/Conv weights); group 1: everything else
-// (biases, norm layers, embeddings), with weight decay 0. A tensor shared by two
-// modules (tied embeddings) lands in the group of the first module that owns it.
+// The two parameter groups: weights that decay, and everything else (biases,
+// norms, embeddings) with weight decay 0. The model declares which is which
+// (models' Model::param_roles); train hands them over.
 struct ParamGroups {
   std::vector<torch::Tensor> decay, no_decay;
 };
-ParamGroups split_param_groups(torch::nn::Module& model);
 
-// Builds the optimizer the settings name over the model's parameter groups and
-// logs the size of each group. Throws Error (exit 2) for an unknown name.
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model,
+// Builds the optimizer the settings name over the parameter groups and logs
+// the size of each. Throws Error (exit 2) for an unknown name.
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const ParamGroups& groups,
                                                         const OptimSettings& settings);
 
 // Names make_optimizer() accepts, in table order.

@@ -1,9 +1,7 @@
-// optim/registry.cpp - optimizer name -> constructor, and the parameter groups.
+// optim/registry.cpp - optimizer name -> constructor over the parameter groups.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
-
-#include <unordered_set>
 
 #include "optim/optim.h"
 #include "util/check.h"
@@ -96,14 +94,6 @@ const OptimizerEntry kOptimizers[] = {
     {"adamwprune", make_adamwprune},
 };
 
-bool is_no_decay_module(const torch::nn::Module& m) {
-  return dynamic_cast<const torch::nn::BatchNorm1dImpl*>(&m) ||
-         dynamic_cast<const torch::nn::BatchNorm2dImpl*>(&m) ||
-         dynamic_cast<const torch::nn::LayerNormImpl*>(&m) ||
-         dynamic_cast<const torch::nn::GroupNormImpl*>(&m) ||
-         dynamic_cast<const torch::nn::EmbeddingImpl*>(&m);
-}
-
 int64_t count(const std::vector<torch::Tensor>& ts) {
   int64_t n = 0;
   for (const auto& t : ts) n += t.numel();
@@ -112,35 +102,16 @@ int64_t count(const std::vector<torch::Tensor>& ts) {
 
 }  // namespace
 
-ParamGroups split_param_groups(torch::nn::Module& model) {
-  ParamGroups g;
-  std::unordered_set<const void*> seen;
-  for (const auto& item : model.named_modules()) {
-    const torch::nn::Module& m = *item.value();
-    const bool no_decay_module = is_no_decay_module(m);
-    for (const auto& p : m.named_parameters(/*recurse=*/false)) {
-      if (!p.value().requires_grad() || !seen.insert(p.value().unsafeGetTensorImpl()).second)
-        continue;
-      const bool is_bias = p.key() == "bias" || (p.key().size() >= 5 &&
-                           p.key().compare(p.key().size() - 5, 5, "_bias") == 0);
-      (no_decay_module || is_bias || p.value().dim() < 2 ? g.no_decay : g.decay)
-          .push_back(p.value());
-    }
-  }
-  return g;
-}
-
 std::vector<std::string> optimizer_names() {
   std::vector<std::string> names;
   for (const auto& o : kOptimizers) names.emplace_back(o.name);
   return names;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model,
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const ParamGroups& g,
                                                         const OptimSettings& settings) {
   for (const auto& o : kOptimizers) {
     if (settings.name != o.name) continue;
-    auto g = split_param_groups(model);
     spdlog::info("optimizer {}: {} tensors ({} weights) with weight decay {}, {} tensors ({} "
                  "weights) without",
                  o.name, g.decay.size(), count(g.decay), settings.weight_decay,

@@ -53,12 +53,12 @@ std::string buffer_name(std::string name) {
 class MaskPruner : public Pruner {
  public:
   MaskPruner(const PruneSettings& settings, std::vector<PrunableParam> params,
-             int64_t steps_per_epoch, std::string scorer)
+             std::string scorer)
       : s_(settings),
         scorer_(std::move(scorer)),
         traits_(scorer_traits(scorer_)),
         threshold_(find_threshold(settings.threshold)),
-        ramp_end_(steps_per_epoch * settings.ramp_end_epoch) {
+        ramp_end_(settings.ramp_end_step) {
     schedule_fraction(s_.schedule, 0.0);  // an unknown schedule fails here, not mid-run
     KNLP_CHECK_INPUT(s_.frequency > 0, "pruning", "frequency {} must be positive", s_.frequency);
     params_ = std::move(params);
@@ -70,7 +70,7 @@ class MaskPruner : public Pruner {
       masks_.push_back(register_buffer(name + "_mask", torch::ones_like(p.weight, torch::kBool)));
       if (traits_.needs_initial)
         initial_.push_back(register_buffer(name + "_w0", p.weight.detach().clone()));
-      c_.push_back(structural_weight(p.name, s_.weights));
+      c_.push_back(s_.weights.of(p.cls));
     }
   }
 
@@ -170,8 +170,8 @@ int64_t prune_count(double sparsity, int64_t n) {
 
 std::shared_ptr<Pruner> make_mask_pruner(const PruneSettings& settings,
                                          std::vector<PrunableParam> params,
-                                         int64_t steps_per_epoch, const std::string& scorer) {
-  return std::make_shared<MaskPruner>(settings, std::move(params), steps_per_epoch, scorer);
+                                         const std::string& scorer) {
+  return std::make_shared<MaskPruner>(settings, std::move(params), scorer);
 }
 
 }  // namespace knlp

@@ -18,6 +18,6 @@ ScorerTraits scorer_traits(std::string_view name);
 // bitter4. Keeps w0 only when the score needs it (movement).
 std::shared_ptr<Pruner> make_mask_pruner(const PruneSettings& settings,
                                          std::vector<PrunableParam> params,
-                                         int64_t steps_per_epoch, const std::string& scorer);
+                                         const std::string& scorer);
 
 }  // namespace knlp

@@ -1,8 +1,9 @@
 // prune/prune.h - pruning: which weights are zero, and keeping them zero.
 //
 // The pruner sees parameters and the optimizer's moments, never a model
-// class: the trainer hands it the prunable weights (every Linear and Conv2d
-// weight) and, after each step, a lookup of each weight's Adam moments.
+// class: the trainer hands it the weights the model declares prunable (with
+// their structural class) and, after each step, a lookup of each weight's
+// Adam moments.
 // Masks are bool buffers of the pruner module, saved with its checkpoint.
 //
 // Every method is the same mechanism with a different score: a schedule
@@ -27,6 +28,7 @@ namespace knlp {
 struct PrunableParam {
   std::string name;      // "fc1.weight": the model's parameter name
   torch::Tensor weight;  // the parameter itself (pruned in place)
+  ParamClass cls = ParamClass::kOther;  // its structural class (bitter8, bitter9)
 };
 
 // A weight's optimizer state; tensors are undefined when the optimizer has none yet.
@@ -52,7 +54,7 @@ class Pruner : public torch::nn::Module {
   }
   // The fraction of all prunable weights an update at `target` prunes: floor(s N)/N,
   // or for a per-layer score (bitter4) the sum of its layers' floor(s_l n_l) over N,
-  // which is not s (reference pruning.md §3.5).
+  // which is not s (docs/pruning.md, bitter4).
   virtual double overall_sparsity(double target) const { return target; }
   // Fraction of exact zeros over all prunable weights.
   double sparsity() const;
@@ -62,11 +64,12 @@ class Pruner : public torch::nn::Module {
   std::vector<PrunableParam> params_;
 };
 
-// Builds the pruner the settings name ("none" keeps every weight). steps_per_epoch
-// turns epoch-based schedule symbols into steps. Throws Error (exit 2) for an
-// unknown method, variant, schedule or threshold, listing the accepted names.
+// Builds the pruner the settings name ("none" keeps every weight); its ramp ends
+// at settings.ramp_end_step (the loop has turned an epoch symbol into steps).
+// Throws Error (exit 2) for an unknown method, variant, schedule or threshold,
+// listing the accepted names.
 std::shared_ptr<Pruner> make_pruner(const PruneSettings& settings,
-                                    std::vector<PrunableParam> params, int64_t steps_per_epoch);
+                                    std::vector<PrunableParam> params);
 
 // Pruning method names make_pruner() accepts, in table order.
 std::vector<std::string> pruning_methods();
@@ -90,10 +93,6 @@ torch::Tensor prune_score(std::string_view name, const ScoreInput& in);
 
 // Scorer names, in table order; state_only: just the AdamWPrune variants (bitterN).
 std::vector<std::string> scorer_names(bool state_only);
-
-// The structural weight of a parameter under bitter8/bitter9: the settings' weight
-// of the class its name falls in (attention, coupling, MLP, else other).
-double structural_weight(const std::string& param_name, const StructuralWeights& weights);
 
 // Fraction of the final sparsity the schedule `shape` ("cubic", "zhu-gupta",
 // "linear") asks for at ramp progress p in [0, 1]. Throws Error for an unknown shape.

@@ -56,11 +56,11 @@ std::vector<std::string> pruning_methods() {
 }
 
 std::shared_ptr<Pruner> make_pruner(const PruneSettings& settings,
-                                    std::vector<PrunableParam> params, int64_t steps_per_epoch) {
+                                    std::vector<PrunableParam> params) {
   for (const auto& m : kMethods) {
     if (settings.method != m.name) continue;
     if (!m.score) return std::make_shared<NoPruner>(std::move(params));
-    return make_mask_pruner(settings, std::move(params), steps_per_epoch, m.score(settings));
+    return make_mask_pruner(settings, std::move(params), m.score(settings));
   }
   raise_at("pruning", settings.method,
            fmt::format("unknown method; accepted: {}", fmt::join(pruning_methods(), ", ")));

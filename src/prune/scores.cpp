@@ -86,23 +86,6 @@ const Scorer& find_scorer(std::string_view name) {
            fmt::format("unknown score; accepted: {}", fmt::join(scorer_names(false), ", ")));
 }
 
-// Parameter classes of bitter8/bitter9, tried in order on the parameter name.
-struct NameClass {
-  const char* substring;
-  double StructuralWeights::*weight;
-};
-
-const NameClass kNameClasses[] = {
-    {"attn", &StructuralWeights::attention},      {"attention", &StructuralWeights::attention},
-    {"q_proj", &StructuralWeights::attention},    {"k_proj", &StructuralWeights::attention},
-    {"v_proj", &StructuralWeights::attention},    {"o_proj", &StructuralWeights::attention},
-    {"q_latent", &StructuralWeights::attention},  {"v_up", &StructuralWeights::attention},
-    {"cross", &StructuralWeights::coupling},      {"coupler", &StructuralWeights::coupling},
-    {"gate_to_heads", &StructuralWeights::coupling}, {"recip", &StructuralWeights::coupling},
-    {"mlp", &StructuralWeights::mlp},             {"c_fc", &StructuralWeights::mlp},
-    {"c_proj", &StructuralWeights::mlp},
-};
-
 }  // namespace
 
 torch::Tensor prune_score(std::string_view name, const ScoreInput& in) {
@@ -124,12 +107,6 @@ std::vector<std::string> scorer_names(bool state_only) {
   for (const auto& s : kScorers)
     if (s.state || !state_only) names.emplace_back(s.name);
   return names;
-}
-
-double structural_weight(const std::string& param_name, const StructuralWeights& weights) {
-  for (const auto& c : kNameClasses)
-    if (param_name.find(c.substring) != std::string::npos) return weights.*c.weight;
-  return weights.other;
 }
 
 }  // namespace knlp

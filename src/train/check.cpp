@@ -15,6 +15,7 @@
 
 #include "optim/optim.h"
 #include "train/context.h"
+#include "train/task.h"
 #include "util/check.h"
 
 namespace knlp {
@@ -52,14 +53,17 @@ double state_tensors_per_weight(torch::optim::Optimizer& opt, int64_t num_params
   return num_params ? static_cast<double>(elements) / static_cast<double>(num_params) : 0.0;
 }
 
-// Runs the pruner the way a run ends: one step, then one mask update where the
-// schedule has reached its target; checks the sparsity is the target's and logs
-// what the pruner keeps in memory.
-void check_pruning(const RunSettings& s, Model& model, torch::optim::Optimizer& opt) {
-  auto pruner = make_pruner(s.prune, prunable_params(model), /*steps_per_epoch=*/1);
-  const auto& p = s.prune;
-  const int64_t end = std::max(p.warmup_steps, p.ramp_end_epoch) + 1;
-  const int64_t step = (end + p.frequency - 1) / p.frequency * p.frequency;
+// Checks that the ramp reaches its target by the run's last mask update, runs
+// that update on the model, checks the sparsity it leaves is the target's and
+// logs what the pruner keeps in memory.
+void check_pruning(const RunSettings& settings, Model& model, torch::optim::Optimizer& opt) {
+  PruneSettings p = settings.prune;
+  const auto planned = planned_steps(settings);
+  resolve_ramp(p, planned.steps_per_epoch);
+  auto pruner = make_pruner(p, prunable_params(model));
+  check_ramp(p, *pruner, planned.steps, planned.steps_per_epoch > 0);
+  if (p.method == "none") return;
+  const int64_t step = planned.steps / p.frequency * p.frequency;
   pruner->after_step(step, [&](const torch::Tensor& w) {
     auto m = adam_moments(opt, w);
     return Moments{m.exp_avg, m.exp_avg_sq, m.max_exp_avg_sq};
@@ -100,12 +104,11 @@ void report_kv_cache(Model& model) {
 
 void check_run(const Config& cfg) {
   const RunSettings s = resolve(cfg);
-  const auto& trainer = trainer_for(s.model.name);
   torch::manual_seed(s.train.seed);
-  auto small = trainer.dry_run(s, 2);
+  auto small = dry_run_input(s, 2);
   auto model = make_model(small.model);
   model->train();
-  auto optimizer = make_optimizer(*model, s.optim);
+  auto optimizer = make_optimizer(param_groups(*model), s.optim);
 
   optimizer->zero_grad();
   auto out = model->forward(small.batch);
@@ -120,8 +123,8 @@ void check_run(const Config& cfg) {
   const double fixed = static_cast<double>(params) * 4 * (2 + state) / mib;  // weights + grads
   check_pruning(s, *model, *optimizer);
   optimizer->zero_grad();
-  const double g2 = forward_growth_mib(*model, trainer.dry_run(s, 2).batch);
-  const double g8 = forward_growth_mib(*model, trainer.dry_run(s, 8).batch);
+  const double g2 = forward_growth_mib(*model, dry_run_input(s, 2).batch);
+  const double g8 = forward_growth_mib(*model, dry_run_input(s, 8).batch);
   const double per_sample = std::max(0.0, (g8 - g2) / 6.0) * small.sample_scale;
   const double activations = per_sample * static_cast<double>(s.train.batch_size);
   spdlog::info("check {}: ok ({} parameters, loss of a random batch {:.4f})", run_name(s),

@@ -12,7 +12,7 @@ namespace knlp {
 
 namespace {
 
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;  // 2: the position is the step alone
 
 std::filesystem::path checkpoints_dir(const RunContext& ctx) { return ctx.dir / "checkpoints"; }
 
@@ -61,8 +61,6 @@ void save_checkpoint(const RunContext& ctx, torch::nn::Module& model,
   rng.save_to((dir / "rng.pt").string());
   json state = {{"format_version", kFormatVersion},
                 {"step", pos.step},
-                {"epoch", pos.epoch},
-                {"batch", pos.batch},
                 {"extra", pos.extra},
                 {"config_hash", ctx.config.hash()},
                 {"config", ctx.config.text()},
@@ -111,8 +109,6 @@ std::optional<TrainPosition> load_checkpoint(RunContext& ctx, torch::nn::Module&
   ctx.metrics = state["metrics"];
   TrainPosition pos;
   pos.step = state["step"];
-  pos.epoch = state["epoch"];
-  pos.batch = state["batch"];
   pos.extra = state["extra"];
   spdlog::info("resumed from {} (step {})", dir.filename().string(), pos.step);
   return pos;

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "models/models.h"
+#include "optim/optim.h"
 #include "prune/prune.h"
 #include "train/train.h"
 
@@ -39,21 +40,19 @@ struct RunContext {
   }
 
   // Starts `metrics` with the fields every run has (docs/metrics.md): run, name,
-  // model, dataset, optimizer, pruning, seed, device, ..., the ranking metric, and
-  // empty train and eval arrays.
-  void start_metrics(const std::string& dataset, int64_t num_params, const std::string& metric,
-                     bool higher_is_better);
+  // model, optimizer, pruning, seed, device, ..., the selection metric, and
+  // empty train and eval arrays (the task adds its dataset).
+  void start_metrics(int64_t num_params, const std::string& metric, bool higher_is_better);
   void write_status(const std::string& status) const;
   // Rewrites metrics.json atomically from `metrics`.
   void write_metrics() const;
 };
 
-// Where training stands: the next step to take and the trainer's own counters.
+// Where training stands: the optimizer steps taken (every batch is a function
+// of the step) and the loop's own counters.
 struct TrainPosition {
-  int64_t step = 0;   // optimizer steps taken
-  int64_t epoch = 0;  // epoch in progress (0-based)
-  int64_t batch = 0;  // next batch within that epoch
-  json extra = json::object();  // trainer accumulators (partial-epoch sums, best, ...)
+  int64_t step = 0;
+  json extra = json::object();  // the loop's sums since the last point and eval, best, ...
 };
 
 // Writes a complete checkpoint of model, optimizer, pruner, RNG and position, then
@@ -69,34 +68,24 @@ std::optional<TrainPosition> load_checkpoint(RunContext& ctx, torch::nn::Module&
                                              torch::optim::Optimizer& optimizer,
                                              torch::nn::Module& pruner);
 
-// Prunable weights: every Linear and Conv2d weight, in module order.
-std::vector<PrunableParam> prunable_params(torch::nn::Module& model);
+// The model's declared roles as the optimizer's groups and the pruner's weights.
+ParamGroups param_groups(Model& model);
+std::vector<PrunableParam> prunable_params(Model& model);
 
-// The trainer of each kind of model.
-RunResult train_classifier(RunContext& ctx);
-RunResult train_lm(RunContext& ctx);  // iteration-based, language models (lm.cpp)
+// The one training loop (loop.cpp): trains ctx's run through its task.
+RunResult train(RunContext& ctx);
 
-// A model's settings completed from its data, and a tiny random batch for it:
-// what `knlp check` needs to build the model and take one step without data.
-struct DryRunInput {
-  ModelSettings model;
-  Batch batch;
-  double sample_scale = 1.0;  // activations of one real sample / of one sample of batch
-};
-DryRunInput classifier_dry_run(const RunSettings& settings, int64_t batch_size);
-// Random token ids, min(block size, 16) per sequence (cheap for 124M on a CPU);
-// sample_scale = block size / 16, as activations grow about linearly with T.
-DryRunInput lm_dry_run(const RunSettings& settings, int64_t batch_size);
+// The learning rate of step (0-based): t.warmup_steps linear from 0, then
+// constant, or a half cosine from lr to t.lr_min ending at t.max_steps.
+double learning_rate_at(const TrainSettings& t, double lr, int64_t step);
 
-// How each model is trained, dry-run and measured: one row per model name.
-struct TrainerEntry {
-  const char* model;
-  RunResult (*train)(RunContext& ctx);
-  DryRunInput (*dry_run)(const RunSettings& settings, int64_t batch_size);
-  std::string (*length)(const RunSettings& settings);  // "10 epochs of batch 128"
-};
-const TrainerEntry& trainer_for(const std::string& model);
+// An epoch-based ramp end (image models) turned into steps, once.
+void resolve_ramp(PruneSettings& prune, int64_t steps_per_epoch);
 
+// Throws Error (exit 2) naming the ramp-end symbol when the run's last mask
+// update (steps rounded down to the frequency) comes before the ramp reaches
+// its target: the run would end short of its sparsity.
+void check_ramp(const PruneSettings& prune, const Pruner& pruner, int64_t steps, bool in_epochs);
 
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mib();

@@ -37,7 +37,6 @@ void log_settings(const RunContext& ctx) {
       {"pruning", s.prune.method == "none" ? "none"
                                            : fmt::format("{} to {:.0f}%", s.prune.method,
                                                          100 * s.prune.target_sparsity)},
-      {"length", trainer_for(s.model.name).length(s)},
       {"seed", std::to_string(s.train.seed)},
       {"device", fmt::format("{} ({} threads)", ctx.device.str(), torch::get_num_threads())},
       {"config hash", ctx.config.hash()},
@@ -53,30 +52,7 @@ void plot_curves(const std::filesystem::path& dir) {
     spdlog::warn("could not draw {}/curves.png (is matplotlib in the knlp venv?)", dir.string());
 }
 
-std::string epochs(const RunSettings& s) {
-  return fmt::format("{} epochs of batch {}", s.train.epochs, s.train.batch_size);
-}
-
-std::string iterations(const RunSettings& s) {
-  return fmt::format("{} steps of batch {} x gradient accumulation {}", s.lm.max_iters,
-                     s.train.batch_size, s.lm.gradient_accumulation);
-}
-
-// Which trainer runs each model: epoch-based classifiers, iteration-based LMs.
-const TrainerEntry kTrainers[] = {
-    {"lenet5", train_classifier, classifier_dry_run, epochs},
-    {"resnet18", train_classifier, classifier_dry_run, epochs},
-    {"resnet50", train_classifier, classifier_dry_run, epochs},
-    {"gpt2", train_lm, lm_dry_run, iterations},
-};
-
 }  // namespace
-
-const TrainerEntry& trainer_for(const std::string& model) {
-  for (const auto& t : kTrainers)
-    if (model == t.model) return t;
-  raise_at("model", model, "no trainer for this model");
-}
 
 double peak_rss_mib() {
   struct rusage ru {};
@@ -119,14 +95,14 @@ void RunContext::write_status(const std::string& status) const {
   write_file_atomic(dir / "status", status + "\n");
 }
 
-void RunContext::start_metrics(const std::string& dataset, int64_t num_params,
-                               const std::string& metric, bool higher_is_better) {
+void RunContext::start_metrics(int64_t num_params, const std::string& metric,
+                               bool higher_is_better) {
   const auto& s = settings;
   metrics = {{"schema_version", 1},
              {"run", dir.filename().string()},
              {"name", run_name(s)},
              {"model", s.model.name},
-             {"dataset", dataset},
+             {"dataset", s.data.dataset},
              {"optimizer", s.optim.name},
              {"pruning", s.prune.method},
              {"target_sparsity", s.prune.target_sparsity},
@@ -163,7 +139,6 @@ RunResult run_training(const Config& cfg_in, const RunOptions& options) {
   init_logging(t.log_level);
   if (t.threads > 0) torch::set_num_threads(static_cast<int>(t.threads));
   ctx.device = pick_device(t.device);
-  const auto& trainer = trainer_for(ctx.settings.model.name);
 
   ctx.dir = options.run_dir.empty() ? new_run_dir(t.output_dir, run_name(ctx.settings), timestamp())
                                     : options.run_dir;
@@ -187,7 +162,7 @@ RunResult run_training(const Config& cfg_in, const RunOptions& options) {
   auto old_term = std::signal(SIGTERM, on_signal);
   RunResult result;
   try {
-    result = trainer.train(ctx);
+    result = train(ctx);
   } catch (const std::exception& e) {
     std::signal(SIGINT, old_int);
     std::signal(SIGTERM, old_term);

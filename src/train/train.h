@@ -3,7 +3,7 @@
 // A run directory is self-contained: the .config it ran (config) and its
 // hash, the git revision, metrics.json, log.txt, checkpoints (last, best),
 // a status file (running / done / failed: <reason>) and curves.png.
-// Only rank 0 writes any of it; nothing here assumes a single process.
+// One process writes all of it (there is no multi-process training yet).
 #pragma once
 
 #include <torch/torch.h>

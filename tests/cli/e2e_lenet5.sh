@@ -16,7 +16,9 @@ acc=$(json "$WORK/run/metrics.json" 'm["summary"]["best"]')
 "$PY" -c "import sys; sys.exit(0 if float('$acc') > 30 else 1)" && pass "accuracy $acc% above chance (10%)" ||
 	fail "accuracy $acc% not above chance"
 grep -q "set CONFIG_OUTPUT_DIR=\"$WORK/results\"" "$WORK/out" && pass "--set is echoed" || fail "--set not echoed"
-[ "$(json "$WORK/run/metrics.json" 'len(m["eval"])')" = 2 ] && pass "2 epochs evaluated" || fail "eval count"
+[ "$(json "$WORK/run/metrics.json" 'len(m["eval"])')" = 3 ] && pass "step 0 and 2 epochs evaluated" || fail "eval count"
+[ "$(json "$WORK/run/metrics.json" 'm["metric"] + " " + m["test_metric"]')" = "val_accuracy test_accuracy" ] &&
+	pass "selected on validation, test reported" || fail "metric names"
 
 expect_exit 0 "knlp check passes" -- "$KNLP" check "${COMMON[@]}"
 grep -q "memory estimate" "$WORK/out" && grep -q "61750 parameters" "$WORK/out" && pass "check reports size and memory" ||

@@ -14,8 +14,9 @@ evals_equal() {
 	"$PY" - "$1/metrics.json" "$2/metrics.json" <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
-keys = ("epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
-sys.exit(0 if [[e[k] for k in keys] for e in a["eval"]] == [[e[k] for k in keys] for e in b["eval"]] else 1)
+keys = ("epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
+        "test_accuracy")
+sys.exit(0 if [[e.get(k) for k in keys] for e in a["eval"]] == [[e.get(k) for k in keys] for e in b["eval"]] else 1)
 PY
 }
 

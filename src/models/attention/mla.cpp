@@ -1,5 +1,5 @@
 // models/attention/mla.cpp - multi-head latent attention and KVSplice
-// (reference gpt2.md 3.1 and 4).
+// (the Python knlp's MLA and mla_kv_fim).
 //
 // MLA: c = c_kv_down(x) (B, T, Lc) is all a layer caches; keys and values are
 // expanded from it, [k; v] = c_kv_up(c), at every step; queries come from x.

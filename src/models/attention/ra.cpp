@@ -1,4 +1,4 @@
-// models/attention/ra.cpp - reciprocal attention (RA), two forms (reference gpt2.md 2).
+// models/attention/ra.cpp - reciprocal attention (RA), two forms, as the Python knlp has them.
 //
 // The reciprocal score of head h is S_rec[i, j] = k_i . q_j / sqrt(D): keys and
 // queries swapped, under the same causal mask j <= i. It reads the pairs

@@ -1,13 +1,13 @@
 // models/attention/rmlp.cpp - the reciprocal MLP (R-MLP), in the
-// attention-injected form of reference gpt2.md 2.9 (2).
+// attention-injected form the Python knlp describes.
 //
 // The hidden layer splits in two: hidden - R channels see the normalised
 // residual u as in GPT-2, and R = s.rmlp_dim channels see u + alpha a, where a
 // is the block's attention output, gated by sigmoid(s_rec) (s_rec = -3 at
 // init, a gate of 0.047). The reference's four gate scalars (w_std sigma(s_std),
 // w_rec sigma(s_rec)) reduce to this one: a scale on the standard half is
-// absorbed by c_proj. Parameters with "recip" in their names are coupling for
-// pruning (bitter8/9).
+// absorbed by c_proj. The recip_* parameters are coupling for pruning
+// (bitter8/9).
 //
 // Letters: B batch, T time, C channels, R reciprocal hidden channels.
 #include "models/attention/attention.h"
@@ -34,6 +34,12 @@ struct RmlpImpl : FeedForward {
     auto h_std = torch::gelu(c_fc(u));                                          // (B, T, hidden - R)
     auto h_rec = torch::gelu(recip_fc(u + recip_scale * a)) * torch::sigmoid(recip_gate);
     return dropout(c_proj(torch::cat({h_std, h_rec}, 2)));  // (B, T, R) -> (B, T, C)
+  }
+
+  std::vector<torch::Tensor> coupling_parameters() override {
+    auto p = recip_fc->parameters();
+    p.insert(p.end(), {recip_scale, recip_gate});
+    return p;
   }
 
   torch::nn::Linear c_fc{nullptr}, recip_fc{nullptr}, c_proj{nullptr};
