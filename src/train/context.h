@@ -14,7 +14,6 @@
 
 #include "config/config.h"
 #include "models/models.h"
-#include "optim/optim.h"
 #include "prune/prune.h"
 #include "train/train.h"
 
@@ -67,10 +66,6 @@ void save_checkpoint(const RunContext& ctx, torch::nn::Module& model,
 std::optional<TrainPosition> load_checkpoint(RunContext& ctx, torch::nn::Module& model,
                                              torch::optim::Optimizer& optimizer,
                                              torch::nn::Module& pruner);
-
-// The model's declared roles as the optimizer's groups and the pruner's weights.
-ParamGroups param_groups(Model& model);
-std::vector<PrunableParam> prunable_params(Model& model);
 
 // The one training loop (loop.cpp): trains ctx's run through its task.
 RunResult train(RunContext& ctx);

@@ -14,6 +14,8 @@
 #include "config/config.h"
 #include "data/data.h"  // TokenFile
 #include "models/models.h"
+#include "optim/optim.h"  // ParamGroups
+#include "prune/prune.h"  // PrunableParam
 
 namespace knlp {
 
@@ -52,6 +54,11 @@ std::filesystem::path new_run_dir(const std::filesystem::path& parent, const std
 // takes one forward, backward and optimizer step on a tiny random CPU batch and
 // logs the parameter count and a training-memory estimate. Throws on failure.
 void check_run(const Config& cfg);
+
+// The parameter roles the model declares (Model::param_roles), as the
+// optimizer's two groups and as the pruner's weights.
+ParamGroups param_groups(Model& model);
+std::vector<PrunableParam> prunable_params(Model& model);
 
 // "auto" -> cuda when LibTorch sees a GPU, else cpu; "cpu", "cuda", "cuda:N" as given.
 torch::Device pick_device(const std::string& name);
