@@ -46,6 +46,7 @@ struct LogitsOptions {
   bool grads = false;
   int64_t adamw_steps = 0;  // 0: no optimizer steps
   double lr = 1e-3, weight_decay = 0.0;
+  int threads = 0;          // intra-op threads; 0: LibTorch's default
 };
 
 // ids (B * T of them, row after row) as a (B, T) tensor; every id below vocab.
@@ -126,6 +127,7 @@ std::vector<std::pair<std::string, torch::Tensor>> forward_and_grads(LanguageMod
 int run_logits(const LogitsOptions& o) {
   KNLP_CHECK_INPUT(!o.targets.empty() || (!o.grads && o.adamw_steps == 0), "--targets",
                    "--grads and --adamw-steps need the targets of the ids");
+  if (o.threads > 0) torch::set_num_threads(o.threads);
   ModelSettings m;
   m.name = "gpt2";
   m.gpt2 = weights_shape(o.weights, m.gpt2);
@@ -202,6 +204,9 @@ Action add_logits(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--weight-decay", o->weight_decay, "AdamW's decay of the decay group")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0: LibTorch's default)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   return [o] { return run_logits(*o); };
