@@ -10,7 +10,7 @@
 
 #include "cli/cli.h"
 #include "optim/optim.h"  // make_optimizer
-#include "train/train.h"
+#include "train/train.h"  // param_groups
 #include "util/check.h"
 
 namespace knlp {
@@ -80,7 +80,8 @@ std::string decayed_names(torch::nn::Module& model, torch::optim::Optimizer& opt
 }
 
 // The losses of o.adamw_steps AdamW updates on one batch: losses[k] after k updates,
-// k = 0 .. steps. The optimizer is the trainer's (make_optimizer, weight decay on its
+// k = 0 .. steps. The optimizer is the trainer's (make_optimizer over the groups the
+// model declares, weight decay on its
 // decay group only), without the trainer's gradient clip and LR schedule.
 torch::Tensor adamw_losses(LanguageModel& model, const Batch& batch, const LogitsOptions& o,
                            std::map<std::string, std::string>& meta) {
@@ -88,7 +89,7 @@ torch::Tensor adamw_losses(LanguageModel& model, const Batch& batch, const Logit
   s.name = "adamw";
   s.lr = o.lr;
   s.weight_decay = o.weight_decay;
-  auto opt = make_optimizer(model, s);
+  auto opt = make_optimizer(param_groups(model), s);
   meta["decay_params"] = decayed_names(model, *opt);
   meta["lr"] = fmt::format("{}", s.lr);
   meta["weight_decay"] = fmt::format("{}", s.weight_decay);
