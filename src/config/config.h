@@ -251,7 +251,8 @@ PruneSettings resolve_prune(const Config& cfg);
 void resolve_resnet(const Config& cfg, RunSettings& settings);
 
 // The symbol holding the target sparsity of a pruning method: TARGET_SPARSITY, or
-// ADAMWPRUNE_TARGET_SPARSITY for state. The test matrix sets it for each sparsity.
+// ADAMWPRUNE_TARGET_SPARSITY for state, "" for none; an unknown method is an Error.
+// The test matrix sets it for each sparsity.
 std::string target_sparsity_symbol(const std::string& method);
 
 // The KV cache settings alone (resolve_kv.cpp); a .config without the KV
