@@ -1,12 +1,11 @@
 // optim/registry.cpp - optimizer name -> constructor, and the parameter groups.
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <unordered_set>
 
 #include "optim/optim.h"
 #include "util/check.h"
+#include "util/registry.h"  // row_names, lookup
 
 namespace knlp {
 
@@ -130,25 +129,17 @@ ParamGroups split_param_groups(torch::nn::Module& model) {
   return g;
 }
 
-std::vector<std::string> optimizer_names() {
-  std::vector<std::string> names;
-  for (const auto& o : kOptimizers) names.emplace_back(o.name);
-  return names;
-}
+std::vector<std::string> optimizer_names() { return row_names(kOptimizers); }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model,
                                                         const OptimSettings& settings) {
-  for (const auto& o : kOptimizers) {
-    if (settings.name != o.name) continue;
-    auto g = split_param_groups(model);
-    spdlog::info("optimizer {}: {} tensors ({} weights) with weight decay {}, {} tensors ({} "
-                 "weights) without",
-                 o.name, g.decay.size(), count(g.decay), settings.weight_decay,
-                 g.no_decay.size(), count(g.no_decay));
-    return o.make(g, settings);
-  }
-  raise_at("optimizer", settings.name,
-           fmt::format("unknown optimizer; accepted: {}", fmt::join(optimizer_names(), ", ")));
+  const auto& o = lookup(kOptimizers, settings.name, "optimizer", "name");
+  auto g = split_param_groups(model);
+  spdlog::info("optimizer {}: {} tensors ({} weights) with weight decay {}, {} tensors ({} "
+               "weights) without",
+               o.name, g.decay.size(), count(g.decay), settings.weight_decay, g.no_decay.size(),
+               count(g.no_decay));
+  return o.make(g, settings);
 }
 
 void set_learning_rate(torch::optim::Optimizer& opt, double lr) {
