@@ -8,6 +8,7 @@
 
 #include "util/check.h"
 #include "util/fs.h"
+#include "util/registry.h"  // find_row
 
 namespace knlp {
 
@@ -73,11 +74,7 @@ const char* type_name(SymbolType t) {
 
 }  // namespace
 
-const SymbolInfo* find_symbol(std::string_view name) {
-  for (const auto& s : kSymbols)
-    if (s.name == name) return &s;
-  return nullptr;
-}
+const SymbolInfo* find_symbol(std::string_view name) { return find_row(kSymbols, name); }
 
 std::vector<SymbolInfo> all_symbols() { return {std::begin(kSymbols), std::end(kSymbols)}; }
 

@@ -271,7 +271,8 @@ PruneSettings resolve_prune(const Config& cfg, bool in_steps);
 void resolve_resnet(const Config& cfg, RunSettings& settings);
 
 // The symbol holding the target sparsity of a pruning method: TARGET_SPARSITY, or
-// ADAMWPRUNE_TARGET_SPARSITY for state. The test matrix sets it for each sparsity.
+// ADAMWPRUNE_TARGET_SPARSITY for state, "" for none; an unknown method is an Error.
+// The test matrix sets it for each sparsity.
 std::string target_sparsity_symbol(const std::string& method);
 // The symbol holding a pruning method's ramp end: *_RAMP_END_EPOCH for image
 // models (in_epochs), *_RAMP_END_STEP for language models.

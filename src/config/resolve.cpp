@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "config/resolve.h"
 #include "util/check.h"
+#include "util/registry.h"  // find_row, accepted_names, lookup
 
 namespace knlp {
 
@@ -25,10 +26,8 @@ TrainSettings resolve_train(const Config& cfg) {
   t.log_level = cfg.get_string("LOG_LEVEL");
   t.seed_in_name = cfg.get_bool("MATRIX_SEED_IN_NAME");
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
-  bool known = false;
-  for (const char* l : kLevels) known |= t.log_level == l;
-  KNLP_CHECK_INPUT(known, "CONFIG_LOG_LEVEL",
-                   "unknown level '{}'; accepted: trace, debug, info, warn, error", t.log_level);
+  KNLP_CHECK_INPUT(find_row(kLevels, t.log_level), "CONFIG_LOG_LEVEL",
+                   "unknown level '{}'; accepted: {}", t.log_level, accepted_names(kLevels));
   bool device_ok = t.device == "auto" || t.device == "cpu" || t.device.rfind("cuda", 0) == 0;
   KNLP_CHECK_INPUT(device_ok, "CONFIG_DEVICE",
                    "unknown device '{}'; accepted: auto, cpu, cuda, cuda:N", t.device);
@@ -57,7 +56,7 @@ RunSettings resolve(const Config& cfg) {
                    cfg.origin());
   RunSettings s;
   s.model.name = cfg.get_string("MODEL");
-  const auto& model = lookup(model_symbols(), s.model.name, cfg, "MODEL");
+  const auto& model = lookup(model_symbols(), s.model.name, cfg.origin(), "CONFIG_MODEL");
   s.data.dataset = cfg.get_string(model.dataset);
   s.data.dir = cfg.get_string("DATA_DIR");
   s.train = resolve_train(cfg);

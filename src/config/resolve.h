@@ -1,24 +1,11 @@
 // config/resolve.h - private to config/: what the resolve_*.cpp files share.
 #pragma once
 
-#include <fmt/format.h>
-
-#include <cstddef>
-#include <string>
-
 #include "config/config.h"
 #include "util/check.h"
 #include "util/registry.h"
 
 namespace knlp {
-
-// The row of `table` named `name`; an unknown name is an error (exit 2) naming
-// CONFIG_<symbol> and listing the accepted names.
-template <typename Table>
-const auto& lookup(const Table& table, const std::string& name, const Config& cfg,
-                   const char* symbol) {
-  return lookup(table, name, cfg.origin(), fmt::format("CONFIG_{}", symbol));
-}
 
 // A model's row: every symbol of it that the config module reads, the task that
 // trains it (train/'s task table), whether its length is said in epochs (image

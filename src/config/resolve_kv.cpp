@@ -5,17 +5,17 @@
 // CMake, not here.
 #include "config/config.h"
 #include "util/check.h"
+#include "util/registry.h"  // find_row, accepted_names
 
 namespace knlp {
 
 namespace {
 
+// The names of kv/quantize.cpp's format table, which config/ may not include.
 void check_format(const std::string& name, const char* symbol) {
   static const char* kFormats[] = {"fp32", "bf16", "int8", "int4"};
-  for (const char* f : kFormats)
-    if (name == f) return;
-  KNLP_CHECK_INPUT(false, symbol, "unknown KV cache format '{}'; accepted: fp32, bf16, int8, int4",
-                   name);
+  KNLP_CHECK_INPUT(find_row(kFormats, name), symbol, "unknown KV cache format '{}'; accepted: {}",
+                   name, accepted_names(kFormats));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "config/resolve.h"
 #include "util/check.h"
+#include "util/registry.h"  // find_row, lookup
 
 namespace knlp {
 
@@ -105,14 +106,15 @@ void read_knobs(const Config& cfg, const OptimSymbols& syms, OptimSettings& o) {
 OptimSettings resolve_optim(const Config& cfg, TrainSettings& train) {
   OptimSettings o;
   o.name = cfg.get_string("OPTIMIZER");
-  const auto& syms = lookup(kOptimSymbols, o.name, cfg, "OPTIMIZER");
+  const auto& syms = lookup(kOptimSymbols, o.name, cfg.origin(), "CONFIG_OPTIMIZER");
   o.base = syms.base ? cfg.get_string(syms.base) : o.name;
   o.lr = cfg.get_float("LEARNING_RATE");
   KNLP_CHECK_INPUT(o.lr > 0, "CONFIG_LEARNING_RATE", "{} must be positive", o.lr);
   read_knobs(cfg, syms, o);
   // SGD has no Adam behaviour; AdamWPrune's base must have one.
-  const AdamBehaviour* how = syms.base ? &lookup(kAdamBehaviours, o.base, cfg, syms.base)
-                                       : find_row(kAdamBehaviours, o.base);
+  const AdamBehaviour* how =
+      syms.base ? &lookup(kAdamBehaviours, o.base, cfg.origin(), fmt::format("CONFIG_{}", syms.base))
+                : find_row(kAdamBehaviours, o.base);
   if (!how) return o;
   o.decoupled_decay = how->decoupled;
   if (how->spam) o.spam = resolve_spam(cfg);

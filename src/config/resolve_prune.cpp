@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "util/check.h"
+#include "util/registry.h"  // lookup
 
 namespace knlp {
 
@@ -14,8 +15,8 @@ namespace {
 // The symbols of each method; image models count the ramp in epochs, language
 // models in steps.
 struct PruneSymbols {
-  const char* method;
-  const char* target;
+  const char* name;    // the method
+  const char* target;  // nullptr: the method prunes nothing
   const char* warmup;
   const char* frequency;
   const char* ramp_end_epoch;
@@ -23,6 +24,7 @@ struct PruneSymbols {
 };
 
 constexpr PruneSymbols kPruneSymbols[] = {
+    {"none", nullptr, nullptr, nullptr, nullptr, nullptr},
     {"magnitude", "TARGET_SPARSITY", "PRUNING_WARMUP", "PRUNING_FREQUENCY",
      "PRUNING_RAMP_END_EPOCH", "PRUNING_RAMP_END_STEP"},
     {"movement", "TARGET_SPARSITY", "PRUNING_WARMUP", "PRUNING_FREQUENCY",
@@ -44,20 +46,15 @@ constexpr WeightSymbol kWeightSymbols[] = {
     {"ADAMWPRUNE_BITTER_WEIGHT_OTHER", &StructuralWeights::other},
 };
 
-const PruneSymbols& prune_symbols(const std::string& method, const std::string& where) {
-  std::string names = "none";
-  for (const auto& row : kPruneSymbols) {
-    if (method == row.method) return row;
-    names += fmt::format(", {}", row.method);
-  }
-  raise_at(where, "CONFIG_PRUNING_METHOD",
-           fmt::format("unknown value '{}'; accepted: {}", method, names));
+const PruneSymbols& prune_symbols(const std::string& method, std::string where) {
+  return lookup(kPruneSymbols, method, std::move(where), "CONFIG_PRUNING_METHOD");
 }
 
 }  // namespace
 
 std::string target_sparsity_symbol(const std::string& method) {
-  return prune_symbols(method, "pruning").target;
+  const char* target = prune_symbols(method, "pruning").target;
+  return target ? target : "";
 }
 
 std::string ramp_end_symbol(const std::string& method, bool in_epochs) {
@@ -68,8 +65,8 @@ std::string ramp_end_symbol(const std::string& method, bool in_epochs) {
 PruneSettings resolve_prune(const Config& cfg, bool in_steps) {
   PruneSettings p;
   p.method = cfg.get_string("PRUNING_METHOD", "none");
-  if (p.method == "none") return p;
   const auto& syms = prune_symbols(p.method, cfg.origin());
+  if (!syms.target) return p;
   p.target_sparsity = cfg.get_float(syms.target);
   KNLP_CHECK_INPUT(p.target_sparsity >= 0 && p.target_sparsity < 1,
                    fmt::format("CONFIG_{}", syms.target), "{} must lie in [0, 1)",

@@ -1,5 +1,6 @@
 // config/resolve_resnet.cpp - the ResNet symbols (Kconfig.resnet18, Kconfig.resnet50).
 #include "config/config.h"
+#include "util/registry.h"  // find_row
 
 namespace knlp {
 
@@ -9,7 +10,7 @@ namespace {
 // switch (nullptr: constant rate), and its stem and input-size symbols (nullptr:
 // CIFAR stem, inputs as they come).
 struct ResNetSymbols {
-  const char* model;
+  const char* name;  // the model
   const char* augment;
   const char* cosine;
   const char* stem;
@@ -24,13 +25,12 @@ constexpr ResNetSymbols kResNetSymbols[] = {
 }  // namespace
 
 void resolve_resnet(const Config& cfg, RunSettings& s) {
-  for (const auto& r : kResNetSymbols) {
-    if (s.model.name != r.model) continue;
-    s.data.augment = !r.augment || cfg.get_bool(r.augment);
-    if (r.cosine && cfg.get_bool(r.cosine)) s.train.lr_schedule = "cosine";
-    if (r.stem) s.model.stem = cfg.get_string(r.stem, s.model.stem);
-    if (r.input_size) s.model.input_size = cfg.get_int(r.input_size, 0);
-  }
+  const ResNetSymbols* r = find_row(kResNetSymbols, s.model.name);
+  if (!r) return;
+  s.data.augment = !r->augment || cfg.get_bool(r->augment);
+  if (r->cosine && cfg.get_bool(r->cosine)) s.train.lr_schedule = "cosine";
+  if (r->stem) s.model.stem = cfg.get_string(r->stem, s.model.stem);
+  if (r->input_size) s.model.input_size = cfg.get_int(r->input_size, 0);
 }
 
 }  // namespace knlp

@@ -3,6 +3,7 @@
 
 #include "data/datasets.h"
 #include "util/check.h"
+#include "util/registry.h"  // lookup
 
 namespace knlp {
 
@@ -26,12 +27,7 @@ constexpr ImageDataset kImageDatasets[] = {
 };
 
 const ImageDataset& find_dataset(const std::string& name) {
-  std::string names;
-  for (const auto& d : kImageDatasets) {
-    if (name == d.name) return d;
-    names += names.empty() ? d.name : fmt::format(", {}", d.name);
-  }
-  raise_at("dataset", name, fmt::format("unknown dataset; accepted: {}", names));
+  return lookup(kImageDatasets, name, "dataset", "name");
 }
 
 std::filesystem::path find_file(const std::filesystem::path& dir, const char* stem) {

@@ -4,6 +4,7 @@
 #include "data/data.h"
 #include "data/tokenizers.h"
 #include "util/check.h"
+#include "util/registry.h"  // find_row, accepted_names
 
 namespace knlp {
 
@@ -52,13 +53,10 @@ std::unique_ptr<Tokenizer> make_byte_tokenizer(const std::filesystem::path& /*vo
 
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name,
                                           const std::filesystem::path& vocab_dir) {
-  std::string names;
-  for (const auto& t : kTokenizers) {
-    if (name == t.name) return t.make(vocab_dir);
-    names += names.empty() ? t.name : fmt::format(", {}", t.name);
-  }
+  if (const auto* t = find_row(kTokenizers, name)) return t->make(vocab_dir);
   raise(__FILE__, __LINE__, "tokenizer",
-        fmt::format("unknown tokenizer '{}'; accepted: {}", name, names), ExitCode::kBadInput);
+        fmt::format("unknown tokenizer '{}'; accepted: {}", name, accepted_names(kTokenizers)),
+        ExitCode::kBadInput);
 }
 
 }  // namespace knlp

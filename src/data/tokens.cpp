@@ -16,6 +16,7 @@
 #include "data/data.h"
 #include "util/check.h"
 #include "util/fs.h"
+#include "util/registry.h"  // find_row
 
 namespace knlp {
 
@@ -45,8 +46,8 @@ constexpr TokenDataset kTokenDatasets[] = {
 };
 
 std::string prepare_hint(const std::string& name, const std::filesystem::path& dir) {
-  for (const auto& d : kTokenDatasets)
-    if (name == d.name) return fmt::format(fmt::runtime(d.prepare), fmt::arg("dir", dir.string()));
+  if (const auto* d = find_row(kTokenDatasets, name))
+    return fmt::format(fmt::runtime(d->prepare), fmt::arg("dir", dir.string()));
   return fmt::format("knlp data prepare <text files> --out {}", dir.string());
 }
 

@@ -20,6 +20,7 @@
 #endif
 
 #include "kv/kernels.h"
+#include "util/registry.h"  // find_row, row_names
 
 #define KV_INLINE inline __attribute__((always_inline))
 
@@ -532,19 +533,12 @@ void decode_cpu_rows(const DecodeArgs& a, int64_t begin, int64_t end) { isa().ro
 
 const char* decode_cpu_isa() { return isa().name; }
 
-std::vector<std::string> decode_cpu_isas() {
-  std::vector<std::string> names;
-  for (const Isa& i : isas()) names.emplace_back(i.name);
-  return names;
-}
+std::vector<std::string> decode_cpu_isas() { return row_names(isas()); }
 
 bool set_decode_cpu_isa(std::string_view name) {
-  for (const Isa& i : isas())
-    if (name == i.name) {
-      current.store(&i, std::memory_order_relaxed);
-      return true;
-    }
-  return false;
+  const Isa* i = find_row(isas(), name);
+  if (i) current.store(i, std::memory_order_relaxed);
+  return i != nullptr;
 }
 
 }  // namespace knlp::kv

@@ -11,6 +11,7 @@
 
 #include "kv/kv.h"
 #include "util/check.h"
+#include "util/registry.h"  // find_row, accepted_names
 
 namespace knlp {
 
@@ -30,8 +31,6 @@ const KvFormatInfo* format_by_bits(int bits) {
   return nullptr;
 }
 
-constexpr const char* kAcceptedSpecs =
-    "fp32, bf16, int8, int4, or k<bits>v<bits> with bits 32, 16, 8 or 4 (k8v4)";
 
 // round(y) with halves away from zero, exactly: y - trunc(y) is exact in float.
 torch::Tensor round_half_away(const torch::Tensor& y) {
@@ -44,15 +43,16 @@ torch::Tensor round_half_away(const torch::Tensor& y) {
 const KvFormatInfo& kv_format_info(KvFormat f) { return kFormats[static_cast<int>(f)]; }
 
 KvSpec kv_spec_from_name(std::string_view name, std::string_view subject) {
-  for (const auto& f : kFormats)
-    if (name == f.name) return {f.format, f.format};
+  if (const auto* f = find_row(kFormats, name)) return {f->format, f->format};
   int k = 0, v = 0, used = 0;
   const std::string s(name);
   if (std::sscanf(s.c_str(), "k%dv%d%n", &k, &v, &used) == 2 && used == static_cast<int>(s.size()))
     if (const auto *fk = format_by_bits(k), *fv = format_by_bits(v); fk && fv)
       return {fk->format, fv->format};
   raise(__FILE__, __LINE__, subject,
-        fmt::format("unknown KV cache format '{}'; accepted: {}", name, kAcceptedSpecs),
+        fmt::format("unknown KV cache format '{}'; accepted: {}, or k<bits>v<bits> with bits "
+                    "32, 16, 8 or 4 (k8v4)",
+                    name, accepted_names(kFormats)),
         ExitCode::kBadInput);
 }
 

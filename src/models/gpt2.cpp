@@ -11,12 +11,12 @@
 // Letters: B batch, T time (tokens), C channels (n_embd), H heads, D = C / H
 // head size, V vocabulary, P positions already in a decode cache.
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <cmath>
 
 #include "models/attention/attention.h"
 #include "util/check.h"
+#include "util/registry.h"  // lookup
 
 namespace knlp {
 
@@ -76,25 +76,13 @@ const FeedForwardEntry kMlp[] = {
     {"rmlp", make_rmlp},  // reciprocal MLP: part of the hidden layer reads the attention
 };
 
-// The maker of the row called name, or an Error listing the rows.
-template <typename Row, size_t N>
-auto lookup(const Row (&table)[N], const std::string& name, const char* what) {
-  std::vector<std::string> names;
-  for (const auto& row : table) {
-    if (name == row.name) return row.make;
-    names.emplace_back(row.name);
-  }
-  raise_at("gpt2", what,
-           fmt::format("unknown variant '{}'; accepted: {}", name, fmt::join(names, ", ")));
-}
-
 // Pre-LN transformer block: a = attn(ln_1(x)), x + a, then + mlp(ln_2(x), a).
 struct BlockImpl : torch::nn::Module {
   BlockImpl(const Gpt2Settings& s, int64_t layer)
       : ln_1(register_module("ln_1", LayerNorm(s.n_embd, s.bias))),
         attn(register_module("attn", make_attention(s, layer))),
         ln_2(register_module("ln_2", LayerNorm(s.n_embd, s.bias))),
-        mlp(register_module("mlp", lookup(kMlp, s.mlp, "mlp")(s, mlp_width(s, *attn)))) {
+        mlp(register_module("mlp", lookup(kMlp, s.mlp, "gpt2", "mlp", "variant").make(s, mlp_width(s, *attn)))) {
     if (auto recip = attn->coupling()) register_module("recip", recip);
   }
   torch::Tensor forward(torch::Tensor x, LayerCache* cache) {  // (B, T, C) -> (B, T, C)
@@ -251,6 +239,7 @@ constexpr Gpt2Size kSizes[] = {
     {"gpt2-medium", 24, 16, 1024},  // 350M
     {"gpt2-large", 36, 20, 1280},   // 774M
     {"gpt2-xl", 48, 25, 1600},      // 1558M
+    {"custom", 0, 0, 0},            // n_layer, n_head and n_embd as set
 };
 
 }  // namespace
@@ -266,24 +255,16 @@ const std::vector<Gpt2Knob> kGpt2Knobs = {
 };
 
 Gpt2Settings gpt2_shape(Gpt2Settings settings) {
-  if (settings.size == "custom") return settings;
-  std::vector<std::string> names;
-  for (const auto& z : kSizes) {
-    if (settings.size == z.name) {
-      settings.n_layer = z.n_layer;
-      settings.n_head = z.n_head;
-      settings.n_embd = z.n_embd;
-      return settings;
-    }
-    names.emplace_back(z.name);
-  }
-  names.emplace_back("custom");
-  raise_at("gpt2", "CONFIG_GPT2_MODEL_NAME",
-           fmt::format("unknown size '{}'; accepted: {}", settings.size, fmt::join(names, ", ")));
+  const auto& z = lookup(kSizes, settings.size, "gpt2", "CONFIG_GPT2_MODEL_NAME", "size");
+  if (z.n_layer == 0) return settings;  // custom
+  settings.n_layer = z.n_layer;
+  settings.n_head = z.n_head;
+  settings.n_embd = z.n_embd;
+  return settings;
 }
 
 std::shared_ptr<Attention> make_attention(const Gpt2Settings& s, int64_t layer) {
-  return lookup(kAttention, s.attention, "attention")(s, layer);
+  return lookup(kAttention, s.attention, "gpt2", "attention", "variant").make(s, layer);
 }
 
 int64_t ratio_mlp_width(int64_t attention_weights, int64_t n_embd) {

@@ -1,7 +1,4 @@
 // models/registry.cpp - model name -> constructor, the one place names are looked up.
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-
 #include <unordered_set>
 
 #include "models/gpt2.h"
@@ -9,6 +6,7 @@
 #include "models/models.h"
 #include "models/resnet.h"
 #include "util/check.h"
+#include "util/registry.h"  // row_names, lookup
 
 namespace knlp {
 
@@ -35,17 +33,10 @@ const ModelEntry kModels[] = {
 
 }  // namespace
 
-std::vector<std::string> model_names() {
-  std::vector<std::string> names;
-  for (const auto& m : kModels) names.emplace_back(m.name);
-  return names;
-}
+std::vector<std::string> model_names() { return row_names(kModels); }
 
 std::shared_ptr<Model> make_model(const ModelSettings& settings) {
-  for (const auto& m : kModels)
-    if (settings.name == m.name) return m.make(settings);
-  raise_at("model", settings.name,
-           fmt::format("unknown model; accepted: {}", fmt::join(model_names(), ", ")));
+  return lookup(kModels, settings.name, "model", "name").make(settings);
 }
 
 std::shared_ptr<LanguageModel> make_language_model(const ModelSettings& settings) {

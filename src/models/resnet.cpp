@@ -13,6 +13,7 @@
 
 #include "models/resnet.h"
 #include "util/check.h"
+#include "util/registry.h"  // lookup
 
 namespace knlp {
 
@@ -131,21 +132,11 @@ constexpr ResNetSize kSizes[] = {
     {"resnet50", {3, 4, 6, 3}, true},
 };
 
-template <typename Row, size_t N>
-const Row& find_row(const Row (&table)[N], const std::string& name, const char* what) {
-  std::string names;
-  for (const auto& row : table) {
-    if (name == row.name) return row;
-    names += names.empty() ? row.name : std::string(", ") + row.name;
-  }
-  raise_at("model", name, std::string("unknown ") + what + "; accepted: " + names);
-}
-
 }  // namespace
 
 ResNet::ResNet(const ModelSettings& s) : input_size(s.input_size) {
-  const auto& size = find_row(kSizes, s.name, "ResNet size");
-  const auto& stem = find_row(kStems, s.stem, "ResNet stem");
+  const auto& size = lookup(kSizes, s.name, "model", "ResNet size");
+  const auto& stem = lookup(kStems, s.stem, "model", "ResNet stem");
   KNLP_CHECK_INPUT(s.in_channels >= 1 && s.num_classes >= 2, "model " + s.name,
                    "needs at least 1 input channel and 2 classes, got {} and {}", s.in_channels,
                    s.num_classes);

@@ -17,6 +17,7 @@
 #include "models/gpt2.h"
 #include "util/check.h"
 #include "util/fs.h"
+#include "util/registry.h"  // find_row, accepted_names
 
 namespace knlp {
 
@@ -35,10 +36,9 @@ constexpr DType kDTypes[] = {
 };
 
 torch::ScalarType dtype_of(const std::string& name, const std::string& file) {
-  for (const auto& d : kDTypes)
-    if (name == d.name) return d.type;
-  raise_at(file, "safetensors", fmt::format("unsupported dtype {}; accepted: F32, F16, BF16, "
-                                            "F64, I64, I32", name));
+  if (const auto* d = find_row(kDTypes, name)) return d->type;
+  raise_at(file, "safetensors",
+           fmt::format("unsupported dtype {}; accepted: {}", name, accepted_names(kDTypes)));
 }
 
 // The JSON header of a safetensors file and where its data begins.

@@ -1,10 +1,9 @@
 // optim/registry.cpp - optimizer name -> constructor over the parameter groups.
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "optim/optim.h"
 #include "util/check.h"
+#include "util/registry.h"  // row_names, lookup
 
 namespace knlp {
 
@@ -102,24 +101,16 @@ int64_t count(const std::vector<torch::Tensor>& ts) {
 
 }  // namespace
 
-std::vector<std::string> optimizer_names() {
-  std::vector<std::string> names;
-  for (const auto& o : kOptimizers) names.emplace_back(o.name);
-  return names;
-}
+std::vector<std::string> optimizer_names() { return row_names(kOptimizers); }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const ParamGroups& g,
                                                         const OptimSettings& settings) {
-  for (const auto& o : kOptimizers) {
-    if (settings.name != o.name) continue;
-    spdlog::info("optimizer {}: {} tensors ({} weights) with weight decay {}, {} tensors ({} "
-                 "weights) without",
-                 o.name, g.decay.size(), count(g.decay), settings.weight_decay,
-                 g.no_decay.size(), count(g.no_decay));
-    return o.make(g, settings);
-  }
-  raise_at("optimizer", settings.name,
-           fmt::format("unknown optimizer; accepted: {}", fmt::join(optimizer_names(), ", ")));
+  const auto& o = lookup(kOptimizers, settings.name, "optimizer", "name");
+  spdlog::info("optimizer {}: {} tensors ({} weights) with weight decay {}, {} tensors ({} "
+               "weights) without",
+               o.name, g.decay.size(), count(g.decay), settings.weight_decay, g.no_decay.size(),
+               count(g.no_decay));
+  return o.make(g, settings);
 }
 
 void set_learning_rate(torch::optim::Optimizer& opt, double lr) {

@@ -15,6 +15,7 @@
 
 #include "prune/masks.h"
 #include "util/check.h"
+#include "util/registry.h"  // lookup
 
 namespace knlp {
 
@@ -38,9 +39,7 @@ const Threshold kThresholds[] = {
 };
 
 ThresholdFn find_threshold(const std::string& name) {
-  for (const auto& t : kThresholds)
-    if (name == t.name) return t.fn;
-  raise_at("pruning", name, "unknown threshold; accepted: exact, sampled");
+  return lookup(kThresholds, name, "pruning", "threshold").fn;
 }
 
 // Buffer names may not contain dots: "layer1.0.conv1.weight" -> "layer1_0_conv1_weight".

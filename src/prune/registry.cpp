@@ -4,6 +4,7 @@
 
 #include "prune/masks.h"
 #include "util/check.h"
+#include "util/registry.h"  // row_names, lookup
 
 namespace knlp {
 
@@ -49,21 +50,13 @@ double Pruner::sparsity() const {
   return total ? static_cast<double>(zeros) / static_cast<double>(total) : 0.0;
 }
 
-std::vector<std::string> pruning_methods() {
-  std::vector<std::string> names;
-  for (const auto& m : kMethods) names.emplace_back(m.name);
-  return names;
-}
+std::vector<std::string> pruning_methods() { return row_names(kMethods); }
 
 std::shared_ptr<Pruner> make_pruner(const PruneSettings& settings,
                                     std::vector<PrunableParam> params) {
-  for (const auto& m : kMethods) {
-    if (settings.method != m.name) continue;
-    if (!m.score) return std::make_shared<NoPruner>(std::move(params));
-    return make_mask_pruner(settings, std::move(params), m.score(settings));
-  }
-  raise_at("pruning", settings.method,
-           fmt::format("unknown method; accepted: {}", fmt::join(pruning_methods(), ", ")));
+  const auto& m = lookup(kMethods, settings.method, "pruning", "method");
+  if (!m.score) return std::make_shared<NoPruner>(std::move(params));
+  return make_mask_pruner(settings, std::move(params), m.score(settings));
 }
 
 }  // namespace knlp

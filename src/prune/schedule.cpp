@@ -3,13 +3,13 @@
 // Nothing is pruned through the warmup; then the ramp progress p goes from 0
 // to 1 at the ramp end, and the target is s_f times the shape's fraction of p.
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "prune/prune.h"
 #include "util/check.h"
+#include "util/registry.h"  // lookup
 
 namespace knlp {
 
@@ -35,13 +35,7 @@ const Shape kShapes[] = {
 }  // namespace
 
 double schedule_fraction(std::string_view shape, double p) {
-  std::vector<std::string> names;
-  for (const auto& s : kShapes) {
-    if (shape == s.name) return s.fraction(std::clamp(p, 0.0, 1.0));
-    names.emplace_back(s.name);
-  }
-  raise_at("pruning", shape,
-           fmt::format("unknown schedule; accepted: {}", fmt::join(names, ", ")));
+  return lookup(kShapes, shape, "pruning", "schedule").fraction(std::clamp(p, 0.0, 1.0));
 }
 
 double scheduled_sparsity(const PruneSettings& settings, int64_t ramp_end_step, int64_t step) {

@@ -5,10 +5,10 @@
 // correction, as the reference reads them). The formulas are those of the
 // Python knlp at HEAD, except bitter5's sign and bitter8/9 (docs/pruning.md).
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "prune/masks.h"
 #include "util/check.h"
+#include "util/registry.h"  // lookup
 
 namespace knlp {
 
@@ -80,10 +80,7 @@ const Scorer kScorers[] = {
 };
 
 const Scorer& find_scorer(std::string_view name) {
-  for (const auto& s : kScorers)
-    if (name == s.name) return s;
-  raise_at("pruning", name,
-           fmt::format("unknown score; accepted: {}", fmt::join(scorer_names(false), ", ")));
+  return lookup(kScorers, name, "pruning", "score");
 }
 
 }  // namespace
