@@ -26,6 +26,7 @@
 namespace {
 
 using knlp::Config;
+using State = knlp::RunStatus::State;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -397,7 +398,7 @@ class MatrixKill : public ::testing::Test {
     ASSERT_EQ(plan.runs.size(), 2u);
     for (const auto& r : plan.runs) {
       const auto rd = dir / r.name;
-      EXPECT_EQ(knlp::read_status(rd), "done") << r.name;
+      EXPECT_EQ(knlp::read_status(rd).state, State::kDone) << r.name;
       EXPECT_EQ(learning_of(rd), learning_of(reference_ / r.name)) << r.name;
       // The same .config as the reference's run, results folder aside.
       auto cfg = Config::load(rd / "config");
@@ -429,7 +430,7 @@ TEST_F(MatrixKill, ContinueAfterAKillAtEachMoment) {
     ASSERT_EQ(names_of(plan),
               (std::vector<std::string>{"lenet5_adamw_none_seed1", "lenet5_adamw_none_seed2"}));
     for (const auto& r : plan.runs) {
-      EXPECT_EQ(knlp::read_status(reference_ / r.name), "done");
+      EXPECT_EQ(knlp::read_status(reference_ / r.name).state, State::kDone);
       EXPECT_EQ(learning_of(reference_ / r.name)["eval"].size(), 2u);
     }
     // Different seeds learn differently: the seed reached each run.
@@ -441,13 +442,14 @@ TEST_F(MatrixKill, ContinueAfterAKillAtEachMoment) {
     const auto dir =
         killed_matrix("before", [](const fs::path& d) { return fs::exists(d / "matrix.json"); });
     for (const auto& r : knlp::load_plan(dir).runs)
-      EXPECT_NE(knlp::read_status(dir / r.name), "done");
+      EXPECT_NE(knlp::read_status(dir / r.name).state, State::kDone);
     expect_continue_finishes(dir);
   };
   const auto killed_mid_run = [&] {
     const auto first = "lenet5_adamw_none_seed1";
     const auto dir = killed_matrix("midrun", [&](const fs::path& d) {
-      return fs::exists(d / first / "last") && knlp::read_status(d / first) == "running";
+      return fs::exists(d / first / "last") &&
+             knlp::read_status(d / first).state == State::kRunning;
     });
     ASSERT_TRUE(knlp::has_checkpoint(dir / first));
     // As if killed while writing a newer checkpoint: its folder has no DONE marker,
@@ -464,8 +466,9 @@ TEST_F(MatrixKill, ContinueAfterAKillAtEachMoment) {
   };
   const auto killed_between_runs = [&] {
     const auto first = "lenet5_adamw_none_seed1";
-    const auto dir = killed_matrix(
-        "between", [&](const fs::path& d) { return knlp::read_status(d / first) == "done"; });
+    const auto dir = killed_matrix("between", [&](const fs::path& d) {
+      return knlp::read_status(d / first).state == State::kDone;
+    });
     const auto before = snapshot(dir / first);
     expect_continue_finishes(dir);
     EXPECT_EQ(snapshot(dir / first), before);
@@ -477,7 +480,8 @@ TEST_F(MatrixKill, ContinueAfterAKillAtEachMoment) {
         "parallel",
         [&](const fs::path& d) {
           return knlp::has_checkpoint(d / a) && knlp::has_checkpoint(d / b) &&
-                 knlp::read_status(d / a) == "running" && knlp::read_status(d / b) == "running";
+                 knlp::read_status(d / a).state == State::kRunning &&
+                 knlp::read_status(d / b).state == State::kRunning;
         },
         {"--parallel", "2", "--set", "TRAIN_THREADS=2"}, true);
     ASSERT_FALSE(dir.empty());
@@ -485,8 +489,8 @@ TEST_F(MatrixKill, ContinueAfterAKillAtEachMoment) {
     const int fd = ::open((dir / "lock").c_str(), O_RDWR);
     EXPECT_TRUE(wait_until([&] { return ::flock(fd, LOCK_EX | LOCK_NB) == 0; }));
     ::close(fd);
-    EXPECT_NE(knlp::read_status(dir / a), "done");
-    EXPECT_NE(knlp::read_status(dir / b), "done");
+    EXPECT_NE(knlp::read_status(dir / a).state, State::kDone);
+    EXPECT_NE(knlp::read_status(dir / b).state, State::kDone);
     EXPECT_EQ(Config::load(dir / a / "config").get_int("TRAIN_THREADS"), 1);
     expect_continue_finishes(dir);
   };

@@ -11,7 +11,7 @@
 #include <optional>
 
 #include "matrix/matrix.h"
-#include "train/train.h"  // read_status
+#include "train/train.h"  // RunStatus, read_status
 #include "util/check.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -25,11 +25,26 @@ using json = nlohmann::json;
 
 struct Row {
   const PlannedRun* run;
-  std::string state;   // done | failed | interrupted | not started
+  RunStatus status;
   std::string reason;  // why it is not done
   std::string metric;  // test_accuracy, val_perplexity, ...
   bool higher_is_better = true;
   std::optional<double> best, final, sparsity, time_s, peak_mib;
+
+  bool done() const { return status.state == RunStatus::State::kDone; }
+  // done | failed | interrupted | not started, as the tables say it.
+  std::string state() const {
+    switch (status.state) {
+      case RunStatus::State::kDone:
+        return "done";
+      case RunStatus::State::kFailed:
+        return "failed";
+      case RunStatus::State::kNone:
+        return "not started";
+      default:
+        return "interrupted";  // running with nobody running it: killed
+    }
+  }
 };
 
 std::optional<double> number(const json& j, const char* key) {
@@ -38,20 +53,17 @@ std::optional<double> number(const json& j, const char* key) {
 }
 
 Row read_row(const std::filesystem::path& dir, const PlannedRun& run) {
-  Row row{&run, "", "", "", true, {}, {}, {}, {}, {}};
+  Row row{&run, {}, "", "", true, {}, {}, {}, {}, {}};
   const auto rd = dir / run.name;
-  const std::string status = read_status(rd);
-  if (status == "done") {
-    row.state = "done";
-  } else if (status.rfind("failed: interrupted", 0) == 0 || status == "running") {
-    row.state = "interrupted";
-    row.reason = status == "running" ? "killed while running" : status.substr(8);
-  } else if (status.rfind("failed:", 0) == 0) {
-    row.state = "failed";
-    row.reason = status.substr(8);
-  } else {
-    row.state = "not started";
+  try {
+    row.status = read_status(rd);
+  } catch (const Error& e) {  // a status file that holds no status: the run failed
+    row.status = RunStatus::failed(e.message());
   }
+  if (row.status.state == RunStatus::State::kRunning)
+    row.reason = "killed while running";
+  else if (!row.done() && row.status.state != RunStatus::State::kNone)
+    row.reason = row.status.describe();
   const auto path = rd / "metrics.json";
   if (!std::filesystem::exists(path)) return row;
   try {
@@ -101,7 +113,7 @@ std::string csv(const std::vector<Row>& rows) {
                                num(r.final),
                                num(r.time_s, "{:.1f}"),
                                num(r.peak_mib, "{:.0f}"),
-                               r.state,
+                               r.state(),
                                r.reason};
     for (size_t i = 0; i < f.size(); ++i) out += (i ? "," : "") + csv_field(f[i]);
     out += "\n";
@@ -123,12 +135,12 @@ std::string markdown(const std::filesystem::path& dir, const std::vector<Row>& r
         r.run->pruning == "none" ? "-" : fmt::format("{:.0f} %", 100 * r.run->target_sparsity),
         r.sparsity ? fmt::format("{:.1f} %", 100 * *r.sparsity) : "", r.metric,
         num(r.best, "{:.2f}"), num(r.final, "{:.2f}"), r.time_s ? format_duration(*r.time_s) : "",
-        num(r.peak_mib, "{:.0f}"), r.state);
+        num(r.peak_mib, "{:.0f}"), r.state());
 
   // The best done run of each model and optimizer, by its own metric's direction.
   std::map<std::string, const Row*> best;
   for (const auto& r : rows) {
-    if (r.state != "done" || !r.best) continue;
+    if (!r.done() || !r.best) continue;
     const auto key = r.run->model + " " + r.run->optimizer;
     const Row* b = best[key];
     if (!b || (r.higher_is_better ? *r.best > *b->best : *r.best < *b->best)) best[key] = &r;
@@ -142,10 +154,10 @@ std::string markdown(const std::filesystem::path& dir, const std::vector<Row>& r
   }
   bool header = false;
   for (const auto& r : rows) {
-    if (r.state == "done") continue;
+    if (r.done()) continue;
     if (!header) out += "\n## Not done\n\n", header = true;
-    out +=
-        fmt::format("- {}: {}{}\n", r.run->name, r.state, r.reason.empty() ? "" : ": " + r.reason);
+    out += fmt::format("- {}: {}{}\n", r.run->name, r.state(),
+                       r.reason.empty() ? "" : ": " + r.reason);
   }
   out +=
       "\nPlots (scripts/plot_matrix.py): plots/metric_vs_sparsity.png, "
@@ -161,10 +173,10 @@ ReportCounts write_report(const std::filesystem::path& dir, bool plots) {
   ReportCounts n;
   for (const auto& run : plan.runs) {
     rows.push_back(read_row(dir, run));
-    const auto& s = rows.back().state;
-    if (s == "done")
+    const auto state = rows.back().status.state;
+    if (state == RunStatus::State::kDone)
       ++n.done;
-    else if (s == "failed")
+    else if (state == RunStatus::State::kFailed)
       ++n.failed;
     else
       ++n.unfinished;

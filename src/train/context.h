@@ -43,7 +43,6 @@ struct RunContext {
   // empty train and eval arrays.
   void start_metrics(const std::string& dataset, int64_t num_params, const std::string& metric,
                      bool higher_is_better);
-  void write_status(const std::string& status) const;
   // Rewrites metrics.json atomically from `metrics`.
   void write_metrics() const;
 };

@@ -9,7 +9,9 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <ostream>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "data/data.h"  // TokenFile
@@ -27,7 +29,7 @@ struct RunOptions {
 
 struct RunResult {
   std::filesystem::path dir;
-  std::string status;  // done | failed: <reason>
+  std::string status;  // as the trainer says it, RunStatus::format(): done | failed: <reason>
   double best_metric = 0, final_metric = 0;
 };
 
@@ -56,8 +58,40 @@ void check_run(const Config& cfg);
 // "auto" -> cuda when LibTorch sees a GPU, else cpu; "cpu", "cuda", "cuda:N" as given.
 torch::Device pick_device(const std::string& name);
 
-// Status file contents of a run directory ("" when there is none).
-std::string read_status(const std::filesystem::path& run_dir);
+// A run's state as its status file says it, one line: "running", "done",
+// "failed: <reason>" or "failed: interrupted at step N"; kNone is no file.
+struct RunStatus {
+  enum class State { kNone, kRunning, kDone, kFailed, kInterrupted };
+  State state = State::kNone;
+  std::string reason;  // kFailed: why, one line; kInterrupted: where, "at step 7"
+
+  // kFailed with the first line of why.
+  static RunStatus failed(std::string_view why);
+  // kInterrupted after optimizer step `step`.
+  static RunStatus interrupted(int64_t step);
+  // The text of a status file (trailing newline optional; "" is kNone). Throws
+  // Error (exit 2) naming `where` when the text is none of the forms above.
+  static RunStatus parse(std::string_view text, const std::string& where = "status");
+  // The line the status file holds, without its newline ("" for kNone).
+  std::string format() const;
+  // For messages: "done", "interrupted at step 7", a failure's reason, ...
+  std::string describe() const;
+  bool operator==(const RunStatus& o) const { return state == o.state && reason == o.reason; }
+  bool operator!=(const RunStatus& o) const { return !(*this == o); }
+};
+
+// A status against the text of a status file (parsed, so "done\n" == done), and
+// printed as that text: for tests that pin the strings on disk.
+bool operator==(const RunStatus& status, std::string_view text);
+bool operator!=(const RunStatus& status, std::string_view text);
+std::ostream& operator<<(std::ostream& os, const RunStatus& status);
+
+// The status file of a run directory (kNone when there is none). Throws Error
+// (exit 2) naming the file when it holds no status.
+RunStatus read_status(const std::filesystem::path& run_dir);
+
+// Writes run_dir/status atomically (status.format() and a newline).
+void write_status(const std::filesystem::path& run_dir, const RunStatus& status);
 
 // Whether run_dir holds a complete checkpoint (one with its DONE marker) that
 // `run_training` with resume would continue from.
