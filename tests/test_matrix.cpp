@@ -238,6 +238,46 @@ TEST(MatrixReport, DoneFailedInterruptedAndMissingRunsAreRows) {
   fs::remove_all(dir);
 }
 
+TEST(MatrixReport, BrokenFilesAreOneLineWithoutLibraryText) {
+  const auto dir = knlp::test::temp_dir("broken");
+  knlp::write_file_atomic(dir / "matrix.json", "{\"plan_version\": 1, \"runs\": [{\"name\"");
+  try {
+    knlp::load_plan(dir);
+    ADD_FAILURE() << "no error";
+  } catch (const knlp::Error& e) {
+    EXPECT_EQ(e.message(), "does not parse at byte 37") << e.line();
+  }
+  knlp::write_file_atomic(dir / "matrix.json", "{\"plan_version\": 1, \"runs\": [{\"name\": 3}]}");
+  try {
+    knlp::load_plan(dir);
+    ADD_FAILURE() << "no error";
+  } catch (const knlp::Error& e) {
+    EXPECT_EQ(e.line().find("json.exception"), std::string::npos) << e.line();
+    EXPECT_NE(e.message().find("a field is missing or of the wrong type"), std::string::npos);
+  }
+  // A metrics.json cut short and a status file that holds no status: rows that say so.
+  knlp::Plan plan;
+  plan.runs.push_back({"lenet5_sgd_none", "lenet5", "sgd", "none", "", 0, 1, ""});
+  plan.runs.push_back({"lenet5_adamw_none", "lenet5", "adamw", "none", "", 0, 1, ""});
+  knlp::write_file_atomic(dir / "matrix.json", knlp::plan_to_json(plan).dump());
+  fs::create_directories(dir / "lenet5_sgd_none");
+  knlp::write_file_atomic(dir / "lenet5_sgd_none" / "status", "failed: x\n");
+  knlp::write_file_atomic(dir / "lenet5_sgd_none" / "metrics.json", "{\"metric\": ");
+  fs::create_directories(dir / "lenet5_adamw_none");
+  knlp::write_file_atomic(dir / "lenet5_adamw_none" / "status", "finished\n");
+  const auto n = knlp::write_report(dir, false);
+  EXPECT_EQ(n.failed, 2);
+  const std::string csv = knlp::read_file(dir / "summary.csv");
+  EXPECT_NE(csv.find(",failed,x\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",failed,\"'finished' is not a run status;"), std::string::npos) << csv;
+  knlp::write_file_atomic(dir / "lenet5_sgd_none" / "status", "done\n");
+  knlp::write_report(dir, false);
+  const std::string again = knlp::read_file(dir / "summary.csv");
+  EXPECT_NE(again.find(",done,metrics.json does not parse at byte 12\n"), std::string::npos)
+      << again;
+  fs::remove_all(dir);
+}
+
 // ---------------------------------------------------------------------------
 // Continue after kills, with the real binary on a tiny MNIST
 

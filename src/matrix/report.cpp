@@ -76,8 +76,11 @@ Row read_row(const std::filesystem::path& dir, const PlannedRun& run) {
     row.sparsity = number(s, "final_sparsity");
     row.time_s = number(s, "total_time_s");
     row.peak_mib = number(s, "peak_rss_mib");
-  } catch (const json::exception& e) {
-    if (row.reason.empty()) row.reason = fmt::format("metrics.json does not parse: {}", e.what());
+  } catch (const json::parse_error& e) {
+    if (row.reason.empty())
+      row.reason = fmt::format("metrics.json does not parse at byte {}", e.byte);
+  } catch (const json::exception&) {
+    if (row.reason.empty()) row.reason = "metrics.json: metric or summary has the wrong type";
   }
   return row;
 }
