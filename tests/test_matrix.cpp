@@ -9,10 +9,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "fixtures.h"
@@ -26,6 +28,7 @@
 namespace {
 
 using knlp::Config;
+using State = knlp::RunStatus::State;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -230,10 +233,262 @@ TEST(MatrixReport, DoneFailedInterruptedAndMissingRunsAreRows) {
       << csv;
   const std::string md = knlp::read_file(dir / "summary.md");
   EXPECT_NE(md.find("4 runs: 1 done, 1 failed, 2 unfinished."), std::string::npos) << md;
-  EXPECT_NE(md.find("| lenet5 sgd | lenet5_sgd_none | 97.50 test_accuracy |"), std::string::npos)
+  // One value has no sd; a baseline with no pair of done seeds gives no difference.
+  EXPECT_NE(md.find("| lenet5_sgd_none | test_accuracy | 1/1 | 97.25 | 97.50 | - |  |  |  |\n"),
+            std::string::npos)
       << md;
+  EXPECT_NE(md.find("| lenet5_sgd_magnitude_70 |  | 0/1 |  |  | lenet5_sgd_none | 0 |  |  |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("Best run"), std::string::npos) << md;  // no maximum over seeds
   for (const char* p : {"metric_vs_sparsity.png", "curves_sgd.png", "metric_vs_memory.png"})
     EXPECT_TRUE(fs::exists(dir / "plots" / p)) << p;
+  fs::remove_all(dir);
+}
+
+namespace {
+
+// summary_by_config.csv as configuration -> column -> field (no field here is quoted).
+std::map<std::string, std::map<std::string, std::string>> config_rows(const fs::path& dir) {
+  std::map<std::string, std::map<std::string, std::string>> out;
+  std::istringstream in(knlp::read_file(dir / "summary_by_config.csv"));
+  const auto split = [](const std::string& line) {
+    std::vector<std::string> f(1);
+    for (char c : line) {
+      if (c == ',')
+        f.emplace_back();
+      else
+        f.back().push_back(c);
+    }
+    return f;
+  };
+  std::string line;
+  std::getline(in, line);
+  const auto header = split(line);
+  while (std::getline(in, line)) {
+    const auto f = split(line);
+    EXPECT_EQ(f.size(), header.size()) << line;
+    for (size_t i = 0; i < f.size() && i < header.size(); ++i) out[f[0]][header[i]] = f[i];
+  }
+  return out;
+}
+
+// A matrix written by hand: lenet5_sgd_none (the baseline) and lenet5_sgd_magnitude_70,
+// seeds 1-3, in plan order seed by seed. Every run has a metrics.json with these
+// numbers; its status is "done" unless `status` names it otherwise.
+//   seed:                1   2   3
+//   none       final    90  92  94    best 91 93 98
+//   magnitude  final    80  83  89    best 85 86 90
+fs::path seeds_matrix(const std::string& tag, const std::map<std::string, std::string>& status) {
+  const auto dir = knlp::test::temp_dir(tag);
+  const double final[2][3] = {{90, 92, 94}, {80, 83, 89}},
+               best[2][3] = {{91, 93, 98}, {85, 86, 90}};
+  knlp::Plan plan;
+  for (uint64_t seed = 1; seed <= 3; ++seed)
+    for (int c = 0; c < 2; ++c) {
+      const std::string name =
+          fmt::format("lenet5_sgd_{}_seed{}", c ? "magnitude_70" : "none", seed);
+      plan.runs.push_back({name, "lenet5", "sgd", c ? "magnitude" : "none", "", c ? 0.7 : 0.0, seed,
+                           "CONFIG_SEED=1\n"});
+      fs::create_directories(dir / name);
+      const auto it = status.find(name);
+      knlp::write_file_atomic(dir / name / "status",
+                              (it == status.end() ? "done" : it->second) + "\n");
+      const json summary = {{"final", final[c][seed - 1]}, {"best", best[c][seed - 1]}};
+      knlp::write_file_atomic(
+          dir / name / "metrics.json",
+          json({{"metric", "test_accuracy"}, {"higher_is_better", true}, {"summary", summary}})
+              .dump());
+    }
+  knlp::write_file_atomic(dir / "matrix.json", knlp::plan_to_json(plan).dump());
+  knlp::write_report(dir, false);
+  return dir;
+}
+
+// Each field of row `config` in `cols` equals its value to the 6 digits the csv keeps.
+void expect_numbers(const std::map<std::string, std::map<std::string, std::string>>& rows,
+                    const std::string& config, const std::map<std::string, double>& cols) {
+  ASSERT_TRUE(rows.count(config)) << config;
+  for (const auto& [col, want] : cols) {
+    const std::string& got = rows.at(config).at(col);
+    ASSERT_FALSE(got.empty()) << config << " " << col;
+    EXPECT_NEAR(std::stod(got), want, 1e-5 * std::max(1.0, std::abs(want))) << config << " " << col;
+  }
+}
+
+}  // namespace
+
+TEST(MatrixReport, MeanAndSdOverSeedsPairedAgainstTheBaseline) {
+  const auto dir = seeds_matrix("seeds", {});
+  const auto rows = config_rows(dir);
+  ASSERT_EQ(rows.size(), 2u);
+  // final 90 92 94: mean 92, sd sqrt((4 + 0 + 4) / 2) = 2; best 91 93 98: mean 94, sd sqrt(13).
+  expect_numbers(rows, "lenet5_sgd_none",
+                 {{"n", 3},
+                  {"final_mean", 92},
+                  {"final_sd", 2},
+                  {"best_mean", 94},
+                  {"best_sd", std::sqrt(13.0)}});
+  EXPECT_EQ(rows.at("lenet5_sgd_none").at("baseline"), "");  // the first of its model
+  EXPECT_EQ(rows.at("lenet5_sgd_none").at("final_diff_mean"), "");
+  // final 80 83 89: mean 84, sd sqrt(21); best 85 86 90: mean 87, sd sqrt(7).
+  // Differences per seed: final -10 -9 -5 (mean -8, sd sqrt(7)), best -6 -7 -8 (-7, sd 1).
+  expect_numbers(rows, "lenet5_sgd_magnitude_70",
+                 {{"runs", 3},
+                  {"n", 3},
+                  {"final_mean", 84},
+                  {"final_sd", std::sqrt(21.0)},
+                  {"best_mean", 87},
+                  {"best_sd", std::sqrt(7.0)},
+                  {"pairs", 3},
+                  {"final_diff_mean", -8},
+                  {"final_diff_sd", std::sqrt(7.0)},
+                  {"best_diff_mean", -7},
+                  {"best_diff_sd", 1}});
+  EXPECT_EQ(rows.at("lenet5_sgd_magnitude_70").at("baseline"), "lenet5_sgd_none");
+  const std::string md = knlp::read_file(dir / "summary.md");
+  EXPECT_NE(md.find("| lenet5_sgd_magnitude_70 | test_accuracy | 3/3 | 84.00 ± 4.58 | 87.00 ± "
+                    "2.65 | lenet5_sgd_none | 3 | -8.00 ± 2.65 | -7.00 ± 1.00 |\n"),
+            std::string::npos)
+      << md;
+  // The per-run table stays: one row per seed.
+  EXPECT_NE(md.find("| lenet5_sgd_magnitude_70_seed2 |"), std::string::npos) << md;
+  fs::remove_all(dir);
+}
+
+TEST(MatrixReport, OnlyDoneRunsCountAndAMissingBaselineSeedDropsThePair) {
+  {
+    // The baseline's seed 3 was interrupted (its metrics.json has numbers all the same).
+    const auto dir =
+        seeds_matrix("seeds-base", {{"lenet5_sgd_none_seed3", "failed: interrupted at step 4"}});
+    const auto rows = config_rows(dir);
+    // final 90 92: mean 91, sd sqrt(2); best 91 93: mean 92, sd sqrt(2).
+    expect_numbers(rows, "lenet5_sgd_none",
+                   {{"runs", 3},
+                    {"n", 2},
+                    {"final_mean", 91},
+                    {"final_sd", std::sqrt(2.0)},
+                    {"best_mean", 92},
+                    {"best_sd", std::sqrt(2.0)}});
+    // Seeds 1 and 2 pair: final -10 -9 (mean -9.5, sd sqrt(0.5)), best -6 -7 (-6.5, sqrt(0.5)).
+    expect_numbers(rows, "lenet5_sgd_magnitude_70",
+                   {{"n", 3},
+                    {"final_mean", 84},
+                    {"pairs", 2},
+                    {"final_diff_mean", -9.5},
+                    {"final_diff_sd", std::sqrt(0.5)},
+                    {"best_diff_mean", -6.5},
+                    {"best_diff_sd", std::sqrt(0.5)}});
+    EXPECT_NE(knlp::read_file(dir / "summary.md").find("| lenet5_sgd_none | test_accuracy | 2/3 |"),
+              std::string::npos);
+    fs::remove_all(dir);
+  }
+  {
+    // The pruned seed 2 failed, with numbers in its metrics.json: it does not count.
+    const auto dir =
+        seeds_matrix("seeds-failed", {{"lenet5_sgd_magnitude_70_seed2", "failed: out of memory"}});
+    const auto rows = config_rows(dir);
+    // final 80 89: mean 84.5, sd sqrt(40.5); best 85 90: mean 87.5, sd sqrt(12.5).
+    // Seeds 1 and 3 pair: final -10 -5 (mean -7.5, sd sqrt(12.5)), best -6 -8 (-7, sd sqrt(2)).
+    expect_numbers(rows, "lenet5_sgd_magnitude_70",
+                   {{"n", 2},
+                    {"final_mean", 84.5},
+                    {"final_sd", std::sqrt(40.5)},
+                    {"best_mean", 87.5},
+                    {"best_sd", std::sqrt(12.5)},
+                    {"pairs", 2},
+                    {"final_diff_mean", -7.5},
+                    {"final_diff_sd", std::sqrt(12.5)},
+                    {"best_diff_mean", -7},
+                    {"best_diff_sd", std::sqrt(2.0)}});
+    expect_numbers(rows, "lenet5_sgd_none", {{"n", 3}, {"final_mean", 92}});
+    fs::remove_all(dir);
+  }
+  {
+    const auto dir = seeds_matrix("seeds-running", {{"lenet5_sgd_none_seed1", "running"},
+                                                    {"lenet5_sgd_magnitude_70_seed3", "running"}});
+    const auto rows = config_rows(dir);
+    // Only seed 2 is done in both: one pair, so a difference and no sd.
+    expect_numbers(rows, "lenet5_sgd_magnitude_70",
+                   {{"n", 2}, {"pairs", 1}, {"final_diff_mean", -9}, {"best_diff_mean", -7}});
+    EXPECT_EQ(rows.at("lenet5_sgd_magnitude_70").at("final_diff_sd"), "");
+    fs::remove_all(dir);
+  }
+}
+
+TEST(MatrixReport, BaselineIsTheDenseTwinElseTheFirstOfTheModel) {
+  const auto dir = knlp::test::temp_dir("baselines");
+  knlp::Plan plan;
+  const std::vector<std::pair<std::string, std::string>> runs = {
+      {"lenet5_sgd_none", ""},
+      {"lenet5_adamw_none", "lenet5_sgd_none"},
+      {"lenet5_adamw_magnitude_70", "lenet5_adamw_none"},
+      {"lenet5_adam_movement_50", "lenet5_sgd_none"},  // no dense adam in the matrix
+      {"lenet5_adamwprune_bitter7_state_50", "lenet5_adamwprune_none"},  // listed later
+      {"lenet5_adamwprune_none", "lenet5_sgd_none"},
+      {"gpt2_adamw_none", ""},
+      {"gpt2_adamw_mla_none", "gpt2_adamw_none"},
+      {"gpt2_adamw_mla_magnitude_50", "gpt2_adamw_mla_none"},  // the same attention
+  };
+  for (const auto& [name, baseline] : runs) {
+    std::string model = name.substr(0, name.find('_')), rest = name.substr(model.size() + 1);
+    const std::string optimizer = rest.substr(0, rest.find('_'));
+    std::string pruning = "none", variant;
+    double sparsity = 0;
+    for (const char* m : {"magnitude", "movement", "state"})
+      if (name.find(std::string("_") + m + "_") != std::string::npos) pruning = m;
+    if (pruning != "none") sparsity = std::stoi(name.substr(name.rfind('_') + 1)) / 100.0;
+    if (pruning == "state") variant = "bitter7";
+    plan.runs.push_back({name, model, optimizer, pruning, variant, sparsity, 1, ""});
+  }
+  knlp::write_file_atomic(dir / "matrix.json", knlp::plan_to_json(plan).dump());
+  knlp::write_report(dir, false);
+  const auto rows = config_rows(dir);
+  ASSERT_EQ(rows.size(), runs.size());
+  for (const auto& [name, baseline] : runs) {
+    EXPECT_EQ(rows.at(name).at("baseline"), baseline) << name;
+    EXPECT_EQ(rows.at(name).at("n"), "0") << name;  // nothing started
+  }
+  fs::remove_all(dir);
+}
+
+TEST(MatrixReport, BrokenFilesAreOneLineWithoutLibraryText) {
+  const auto dir = knlp::test::temp_dir("broken");
+  knlp::write_file_atomic(dir / "matrix.json", "{\"plan_version\": 1, \"runs\": [{\"name\"");
+  try {
+    knlp::load_plan(dir);
+    ADD_FAILURE() << "no error";
+  } catch (const knlp::Error& e) {
+    EXPECT_EQ(e.message(), "does not parse at byte 37") << e.line();
+  }
+  knlp::write_file_atomic(dir / "matrix.json", "{\"plan_version\": 1, \"runs\": [{\"name\": 3}]}");
+  try {
+    knlp::load_plan(dir);
+    ADD_FAILURE() << "no error";
+  } catch (const knlp::Error& e) {
+    EXPECT_EQ(e.line().find("json.exception"), std::string::npos) << e.line();
+    EXPECT_NE(e.message().find("a field is missing or of the wrong type"), std::string::npos);
+  }
+  // A metrics.json cut short and a status file that holds no status: rows that say so.
+  knlp::Plan plan;
+  plan.runs.push_back({"lenet5_sgd_none", "lenet5", "sgd", "none", "", 0, 1, ""});
+  plan.runs.push_back({"lenet5_adamw_none", "lenet5", "adamw", "none", "", 0, 1, ""});
+  knlp::write_file_atomic(dir / "matrix.json", knlp::plan_to_json(plan).dump());
+  fs::create_directories(dir / "lenet5_sgd_none");
+  knlp::write_file_atomic(dir / "lenet5_sgd_none" / "status", "failed: x\n");
+  knlp::write_file_atomic(dir / "lenet5_sgd_none" / "metrics.json", "{\"metric\": ");
+  fs::create_directories(dir / "lenet5_adamw_none");
+  knlp::write_file_atomic(dir / "lenet5_adamw_none" / "status", "finished\n");
+  const auto n = knlp::write_report(dir, false);
+  EXPECT_EQ(n.failed, 2);
+  const std::string csv = knlp::read_file(dir / "summary.csv");
+  EXPECT_NE(csv.find(",failed,x\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",failed,\"'finished' is not a run status;"), std::string::npos) << csv;
+  knlp::write_file_atomic(dir / "lenet5_sgd_none" / "status", "done\n");
+  knlp::write_report(dir, false);
+  const std::string again = knlp::read_file(dir / "summary.csv");
+  EXPECT_NE(again.find(",done,metrics.json does not parse at byte 12\n"), std::string::npos)
+      << again;
   fs::remove_all(dir);
 }
 
@@ -393,7 +648,7 @@ class MatrixKill : public ::testing::Test {
     ASSERT_EQ(plan.runs.size(), 2u);
     for (const auto& r : plan.runs) {
       const auto rd = dir / r.name;
-      EXPECT_EQ(knlp::read_status(rd), "done") << r.name;
+      EXPECT_EQ(knlp::read_status(rd).state, State::kDone) << r.name;
       EXPECT_EQ(learning_of(rd), learning_of(reference_ / r.name)) << r.name;
       // The same .config as the reference's run, results folder aside.
       auto cfg = Config::load(rd / "config");
@@ -425,7 +680,7 @@ TEST_F(MatrixKill, ContinueAfterAKillAtEachMoment) {
     ASSERT_EQ(names_of(plan),
               (std::vector<std::string>{"lenet5_adamw_none_seed1", "lenet5_adamw_none_seed2"}));
     for (const auto& r : plan.runs) {
-      EXPECT_EQ(knlp::read_status(reference_ / r.name), "done");
+      EXPECT_EQ(knlp::read_status(reference_ / r.name).state, State::kDone);
       EXPECT_EQ(learning_of(reference_ / r.name)["eval"].size(), 3u);  // step 0, 2 epochs
     }
     // Different seeds learn differently: the seed reached each run.
@@ -437,13 +692,14 @@ TEST_F(MatrixKill, ContinueAfterAKillAtEachMoment) {
     const auto dir =
         killed_matrix("before", [](const fs::path& d) { return fs::exists(d / "matrix.json"); });
     for (const auto& r : knlp::load_plan(dir).runs)
-      EXPECT_NE(knlp::read_status(dir / r.name), "done");
+      EXPECT_NE(knlp::read_status(dir / r.name).state, State::kDone);
     expect_continue_finishes(dir);
   };
   const auto killed_mid_run = [&] {
     const auto first = "lenet5_adamw_none_seed1";
     const auto dir = killed_matrix("midrun", [&](const fs::path& d) {
-      return fs::exists(d / first / "last") && knlp::read_status(d / first) == "running";
+      return fs::exists(d / first / "last") &&
+             knlp::read_status(d / first).state == State::kRunning;
     });
     ASSERT_TRUE(knlp::has_checkpoint(dir / first));
     // As if killed while writing a newer checkpoint: its folder has no DONE marker,
@@ -460,8 +716,9 @@ TEST_F(MatrixKill, ContinueAfterAKillAtEachMoment) {
   };
   const auto killed_between_runs = [&] {
     const auto first = "lenet5_adamw_none_seed1";
-    const auto dir = killed_matrix(
-        "between", [&](const fs::path& d) { return knlp::read_status(d / first) == "done"; });
+    const auto dir = killed_matrix("between", [&](const fs::path& d) {
+      return knlp::read_status(d / first).state == State::kDone;
+    });
     const auto before = snapshot(dir / first);
     expect_continue_finishes(dir);
     EXPECT_EQ(snapshot(dir / first), before);
@@ -473,7 +730,8 @@ TEST_F(MatrixKill, ContinueAfterAKillAtEachMoment) {
         "parallel",
         [&](const fs::path& d) {
           return knlp::has_checkpoint(d / a) && knlp::has_checkpoint(d / b) &&
-                 knlp::read_status(d / a) == "running" && knlp::read_status(d / b) == "running";
+                 knlp::read_status(d / a).state == State::kRunning &&
+                 knlp::read_status(d / b).state == State::kRunning;
         },
         {"--parallel", "2", "--set", "TRAIN_THREADS=2"}, true);
     ASSERT_FALSE(dir.empty());
@@ -481,8 +739,8 @@ TEST_F(MatrixKill, ContinueAfterAKillAtEachMoment) {
     const int fd = ::open((dir / "lock").c_str(), O_RDWR);
     EXPECT_TRUE(wait_until([&] { return ::flock(fd, LOCK_EX | LOCK_NB) == 0; }));
     ::close(fd);
-    EXPECT_NE(knlp::read_status(dir / a), "done");
-    EXPECT_NE(knlp::read_status(dir / b), "done");
+    EXPECT_NE(knlp::read_status(dir / a).state, State::kDone);
+    EXPECT_NE(knlp::read_status(dir / b).state, State::kDone);
     EXPECT_EQ(Config::load(dir / a / "config").get_int("TRAIN_THREADS"), 1);
     expect_continue_finishes(dir);
   };

@@ -35,7 +35,7 @@ Action add_run(CLI::App& app) {
     o.run_dir = o.resume ? *resume : *run_dir;
     const Config cfg = o.resume ? Config() : load_config(*opts);
     RunResult r = run_training(cfg, o);
-    return r.status == "done" ? 0 : 1;
+    return r.status.state == RunStatus::State::kDone ? 0 : 1;
   };
 }
 

@@ -3,9 +3,10 @@
 // A matrix directory <OUTPUT_DIR>/matrix-<time>/ holds matrix.json (the plan,
 // written before any run starts), config (the matrix .config), lock, one run
 // directory per planned run exactly as `knlp run` writes it, and, when the
-// matrix ends, summary.md, summary.csv and plots/. A run's state is its status
-// file and its checkpoints; nothing else records progress, so a matrix killed at
-// any moment continues from what is on disk (docs/matrix.md).
+// matrix ends, summary.md, summary.csv, summary_by_config.csv and plots/. A
+// run's state is its status file and its checkpoints; nothing else records
+// progress, so a matrix killed at any moment continues from what is on disk
+// (docs/matrix.md).
 #pragma once
 
 #include <cstdint>
@@ -82,9 +83,11 @@ struct ReportCounts {
   int64_t done = 0, failed = 0, unfinished = 0;  // unfinished: interrupted or never started
 };
 
-// Writes dir/summary.csv and dir/summary.md (one row per planned run, from each run's
-// metrics.json and status) and, when plots, dir/plots/ with scripts/plot_matrix.py
-// (a failure there is a warning). Works on a matrix in any state.
+// Writes dir/summary.csv (one row per planned run, from each run's metrics.json and
+// status), dir/summary_by_config.csv (one per configuration: mean and sd over its
+// done seeds, paired differences against its baseline; docs/matrix.md), dir/summary.md
+// with both and, when plots, dir/plots/ with scripts/plot_matrix.py (a failure there
+// is a warning). Works on a matrix in any state.
 ReportCounts write_report(const std::filesystem::path& dir, bool plots);
 
 }  // namespace knlp

@@ -155,21 +155,27 @@ Plan load_plan(const std::filesystem::path& dir) {
   json j;
   try {
     j = json::parse(read_file(path));
-  } catch (const json::exception& e) {
-    raise_at(path.string(), "matrix.json", fmt::format("does not parse: {}", e.what()));
+  } catch (const json::parse_error& e) {
+    raise_at(path.string(), "matrix.json", fmt::format("does not parse at byte {}", e.byte));
   }
-  KNLP_CHECK_INPUT(j.value("plan_version", 0) == kPlanVersion, path.string(),
-                   "plan version {}; this knlp reads version {}", j.value("plan_version", 0),
-                   kPlanVersion);
   Plan plan;
-  plan.parallel = j.value("parallel", int64_t{1});
-  plan.output_dir = j.value("output_dir", std::string("results"));
-  plan.config = j.value("config", std::string());
-  plan.skipped = j.value("skipped", std::vector<std::string>());
-  for (const auto& r : j.at("runs"))
-    plan.runs.push_back({r.at("name"), r.at("model"), r.at("optimizer"), r.at("pruning"),
-                         r.value("variant", std::string()), r.value("target_sparsity", 0.0),
-                         r.value("seed", uint64_t{0}), r.at("config")});
+  try {
+    KNLP_CHECK_INPUT(j.value("plan_version", 0) == kPlanVersion, path.string(),
+                     "plan version {}; this knlp reads version {}", j.value("plan_version", 0),
+                     kPlanVersion);
+    plan.parallel = j.value("parallel", int64_t{1});
+    plan.output_dir = j.value("output_dir", std::string("results"));
+    plan.config = j.value("config", std::string());
+    plan.skipped = j.value("skipped", std::vector<std::string>());
+    for (const auto& r : j.at("runs"))
+      plan.runs.push_back({r.at("name"), r.at("model"), r.at("optimizer"), r.at("pruning"),
+                           r.value("variant", std::string()), r.value("target_sparsity", 0.0),
+                           r.value("seed", uint64_t{0}), r.at("config")});
+  } catch (const json::exception&) {
+    raise_at(path.string(), "matrix.json",
+             "a field is missing or of the wrong type (every run needs name, model, optimizer, "
+             "pruning and config)");
+  }
   return plan;
 }
 

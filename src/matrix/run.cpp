@@ -22,7 +22,7 @@
 #include <numeric>
 
 #include "matrix/matrix.h"
-#include "train/train.h"  // read_status, has_checkpoint
+#include "train/train.h"  // RunStatus, read_status, write_status, has_checkpoint
 #include "util/check.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -115,11 +115,12 @@ std::string last_line(const std::filesystem::path& path) {
   return text.substr(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
 }
 
-// Why a child that exited without status "done" failed, in its own words when it
-// wrote some; the runner records that as the run's status.
-std::string failure_reason(const std::filesystem::path& dir, int wait_status) {
-  const std::string status = read_status(dir);
-  if (status.rfind("failed:", 0) == 0) return status.substr(8);
+// How a child that exited without status "done" ended, in its own words when it
+// wrote some; otherwise the runner records why as the run's status.
+RunStatus failure_status(const std::filesystem::path& dir, int wait_status) {
+  const RunStatus status = read_status(dir);
+  if (status.state == RunStatus::State::kFailed || status.state == RunStatus::State::kInterrupted)
+    return status;
   std::string why = WIFSIGNALED(wait_status)
                         ? fmt::format("killed by signal {} ({})", WTERMSIG(wait_status),
                                       ::strsignal(WTERMSIG(wait_status)))
@@ -127,8 +128,9 @@ std::string failure_reason(const std::filesystem::path& dir, int wait_status) {
   auto err = last_line(dir / "stderr.txt");
   if (err.rfind("knlp: error: ", 0) == 0) err = err.substr(13);
   if (!err.empty()) why += ": " + err;
-  write_file_atomic(dir / "status", "failed: " + why + "\n");
-  return why;
+  const RunStatus failed = RunStatus::failed(why);
+  write_status(dir, failed);
+  return failed;
 }
 
 struct Child {
@@ -213,7 +215,7 @@ class Runner {
     const auto rd = dir_ / r.name;
     const double seconds = std::chrono::duration<double>(Clock::now() - c.start).count();
     const auto tag = fmt::format("[{}/{}] {}", c.index + 1, plan_.runs.size(), r.name);
-    if (read_status(rd) == "done") {
+    if (read_status(rd).state == RunStatus::State::kDone) {
       durations_.push_back(seconds);
       const double mean =
           std::accumulate(durations_.begin(), durations_.end(), 0.0) / durations_.size();
@@ -223,21 +225,21 @@ class Runner {
                              : "");
       return;
     }
-    const std::string why = failure_reason(rd, wait_status);
-    if (why.rfind("interrupted", 0) == 0)
-      spdlog::warn("  STOPPED {}: {}", tag, why);
+    const RunStatus status = failure_status(rd, wait_status);
+    if (status.state == RunStatus::State::kInterrupted)
+      spdlog::warn("  STOPPED {}: {}", tag, status.describe());
     else
-      spdlog::error("  FAILED  {}: {}", tag, why);
+      spdlog::error("  FAILED  {}: {}", tag, status.describe());
   }
 
   MatrixOutcome outcome() const {
     MatrixOutcome o;
     o.interrupted = stop_signal != 0;
     for (const auto& r : plan_.runs) {
-      const auto status = read_status(dir_ / r.name);
-      if (status == "done")
+      const auto state = read_status(dir_ / r.name).state;
+      if (state == RunStatus::State::kDone)
         ++o.done;
-      else if (status.rfind("failed:", 0) == 0 && status.rfind("failed: interrupted", 0) != 0)
+      else if (state == RunStatus::State::kFailed)
         ++o.failed;
       else
         ++o.left;
@@ -256,9 +258,9 @@ class Runner {
 }  // namespace
 
 RunState classify_run(const std::filesystem::path& run_dir) {
-  const std::string status = read_status(run_dir);
-  if (status == "done") return RunState::kDone;
-  if (status.empty()) return RunState::kFresh;  // never started, or killed before it said so
+  const auto state = read_status(run_dir).state;
+  if (state == RunStatus::State::kDone) return RunState::kDone;
+  if (state == RunStatus::State::kNone) return RunState::kFresh;  // killed before it said so
   return has_checkpoint(run_dir) ? RunState::kResume : RunState::kFresh;
 }
 

@@ -42,7 +42,6 @@ struct RunContext {
   // model, optimizer, pruning, seed, device, ..., the selection metric, and
   // empty train and eval arrays (the task adds its dataset).
   void start_metrics(int64_t num_params, const std::string& metric, bool higher_is_better);
-  void write_status(const std::string& status) const;
   // Rewrites metrics.json atomically from `metrics`.
   void write_metrics() const;
 };

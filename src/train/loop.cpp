@@ -364,7 +364,7 @@ RunResult train(RunContext& ctx) {
       spdlog::warn("interrupted at step {}; resume with: knlp run --resume {}", pos.step,
                    ctx.dir.string());
       ctx.write_metrics();
-      return {ctx.dir, fmt::format("failed: interrupted at step {}", pos.step), st.best, 0};
+      return {ctx.dir, RunStatus::interrupted(pos.step), st.best, 0};
     }
   }
   if (st.since_point.steps > 0) train_point();  // stopped by the time limit between points
@@ -389,7 +389,7 @@ RunResult train(RunContext& ctx) {
                final_metric,
                pruning ? fmt::format(", sparsity {:.1f}%", 100 * pruner->sparsity()) : "",
                ctx.dir.string());
-  return {ctx.dir, "done", st.best, final_metric};
+  return {ctx.dir, {RunStatus::State::kDone, ""}, st.best, final_metric};
 }
 
 }  // namespace knlp

@@ -83,16 +83,85 @@ std::string run_name(const RunSettings& s) {
   return name;
 }
 
-std::string read_status(const std::filesystem::path& run_dir) {
-  auto path = run_dir / "status";
-  if (!std::filesystem::exists(path)) return "";
-  auto s = read_file(path);
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
+RunStatus RunStatus::failed(std::string_view why) {
+  return {State::kFailed, std::string(why.substr(0, why.find('\n')))};
 }
 
-void RunContext::write_status(const std::string& status) const {
-  write_file_atomic(dir / "status", status + "\n");
+RunStatus RunStatus::interrupted(int64_t step) {
+  return {State::kInterrupted, fmt::format("at step {}", step)};
+}
+
+// The strings on disk are those of every knlp so far, so old run folders still read.
+RunStatus RunStatus::parse(std::string_view text, const std::string& where) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+    text.remove_suffix(1);
+  const auto after = [&](std::string_view prefix) {
+    auto rest = text.substr(prefix.size());
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    return std::string(rest);
+  };
+  constexpr std::string_view kFailed = "failed:", kInterrupted = "failed: interrupted";
+  if (text.empty()) return {};
+  if (text == "running") return {State::kRunning, ""};
+  if (text == "done") return {State::kDone, ""};
+  if (text.substr(0, kInterrupted.size()) == kInterrupted &&
+      (text.size() == kInterrupted.size() || text[kInterrupted.size()] == ' '))
+    return {State::kInterrupted, after(kInterrupted)};
+  if (text.substr(0, kFailed.size()) == kFailed) return {State::kFailed, after(kFailed)};
+  raise_at(where, "status",
+           fmt::format("'{}' is not a run status; expected running, done, failed: <reason> or "
+                       "failed: interrupted at step N",
+                       text.substr(0, text.find('\n'))));
+}
+
+std::string RunStatus::format() const {
+  const std::string line = reason.substr(0, reason.find('\n'));
+  switch (state) {
+    case State::kNone:
+      return "";
+    case State::kRunning:
+      return "running";
+    case State::kDone:
+      return "done";
+    case State::kFailed:
+      return line.empty() ? "failed:" : "failed: " + line;
+    case State::kInterrupted:
+      return line.empty() ? "failed: interrupted" : "failed: interrupted " + line;
+  }
+  return "";
+}
+
+std::string RunStatus::describe() const {
+  switch (state) {
+    case State::kNone:
+      return "not started";
+    case State::kFailed:
+      return reason;
+    case State::kInterrupted:
+      return reason.empty() ? "interrupted" : "interrupted " + reason;
+    default:
+      return format();
+  }
+}
+
+bool operator==(const RunStatus& status, std::string_view text) {
+  return status == RunStatus::parse(text);
+}
+
+bool operator!=(const RunStatus& status, std::string_view text) { return !(status == text); }
+
+std::ostream& operator<<(std::ostream& os, const RunStatus& status) {
+  return os << (status.state == RunStatus::State::kNone ? "(no status)" : status.format());
+}
+
+RunStatus read_status(const std::filesystem::path& run_dir) {
+  const auto path = run_dir / "status";
+  if (!std::filesystem::exists(path)) return {};
+  return RunStatus::parse(read_file(path), path.string());
+}
+
+void write_status(const std::filesystem::path& run_dir, const RunStatus& status) {
+  write_file_atomic(run_dir / "status", status.format() + "\n");
 }
 
 void RunContext::start_metrics(int64_t num_params, const std::string& metric,
@@ -143,7 +212,7 @@ RunResult run_training(const Config& cfg_in, const RunOptions& options) {
   ctx.dir = options.run_dir.empty() ? new_run_dir(t.output_dir, run_name(ctx.settings), timestamp())
                                     : options.run_dir;
   if (options.resume) {
-    KNLP_CHECK_INPUT(read_status(ctx.dir) != "done", ctx.dir.string(),
+    KNLP_CHECK_INPUT(read_status(ctx.dir).state != RunStatus::State::kDone, ctx.dir.string(),
                      "this run is done; nothing to resume");
   } else {
     KNLP_CHECK_INPUT(!std::filesystem::exists(ctx.dir / "status"), ctx.dir.string(),
@@ -153,7 +222,7 @@ RunResult run_training(const Config& cfg_in, const RunOptions& options) {
   write_file_atomic(ctx.dir / "config", ctx.config.text());
   write_file_atomic(ctx.dir / "config.hash", ctx.config.hash() + "\n");
   write_file_atomic(ctx.dir / "git-revision", git_revision() + "\n");
-  ctx.write_status("running");
+  write_status(ctx.dir, {RunStatus::State::kRunning, ""});
   log_to_file(ctx.dir / "log.txt");
   log_settings(ctx);
 
@@ -168,14 +237,14 @@ RunResult run_training(const Config& cfg_in, const RunOptions& options) {
     std::signal(SIGTERM, old_term);
     const auto* err = dynamic_cast<const Error*>(&e);
     std::string why = err ? err->line() : e.what();
-    ctx.write_status("failed: " + why.substr(0, why.find('\n')));
+    write_status(ctx.dir, RunStatus::failed(why));
     close_log_file();
     throw;
   }
   std::signal(SIGINT, old_int);
   std::signal(SIGTERM, old_term);
   result.dir = ctx.dir;
-  ctx.write_status(result.status);
+  write_status(ctx.dir, result.status);
   if (options.plot) plot_curves(ctx.dir);
   close_log_file();
   return result;

@@ -9,7 +9,9 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <ostream>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "data/data.h"  // TokenFile
@@ -27,16 +29,6 @@ struct RunOptions {
   int64_t stop_after_steps = 0;   // checkpoint and stop as if interrupted after N steps (0: no)
 };
 
-struct RunResult {
-  std::filesystem::path dir;
-  std::string status;  // done | failed: <reason>
-  double best_metric = 0, final_metric = 0;
-};
-
-// Trains the run cfg describes (or resumes options.run_dir, reading the .config
-// saved there). Interrupted by SIGINT/SIGTERM it checkpoints, writes status
-// "failed: interrupted ..." and returns. Throws Error on bad input.
-RunResult run_training(const Config& cfg, const RunOptions& options);
 
 // The run's name from what it trains: model_optimizer[_variant]_pruning[_percent][_seedN],
 // "lenet5_adamw_none", "lenet5_sgd_magnitude_70", "lenet5_adamwprune_bitter7_state_50",
@@ -63,8 +55,51 @@ std::vector<PrunableParam> prunable_params(Model& model);
 // "auto" -> cuda when LibTorch sees a GPU, else cpu; "cpu", "cuda", "cuda:N" as given.
 torch::Device pick_device(const std::string& name);
 
-// Status file contents of a run directory ("" when there is none).
-std::string read_status(const std::filesystem::path& run_dir);
+// A run's state as its status file says it, one line: "running", "done",
+// "failed: <reason>" or "failed: interrupted at step N"; kNone is no file.
+struct RunStatus {
+  enum class State { kNone, kRunning, kDone, kFailed, kInterrupted };
+  State state = State::kNone;
+  std::string reason;  // kFailed: why, one line; kInterrupted: where, "at step 7"
+
+  // kFailed with the first line of why.
+  static RunStatus failed(std::string_view why);
+  // kInterrupted after optimizer step `step`.
+  static RunStatus interrupted(int64_t step);
+  // The text of a status file (trailing newline optional; "" is kNone). Throws
+  // Error (exit 2) naming `where` when the text is none of the forms above.
+  static RunStatus parse(std::string_view text, const std::string& where = "status");
+  // The line the status file holds, without its newline ("" for kNone).
+  std::string format() const;
+  // For messages: "done", "interrupted at step 7", a failure's reason, ...
+  std::string describe() const;
+  bool operator==(const RunStatus& o) const { return state == o.state && reason == o.reason; }
+  bool operator!=(const RunStatus& o) const { return !(*this == o); }
+};
+
+// A status against the text of a status file (parsed, so "done\n" == done), and
+// printed as that text: for tests that pin the strings on disk.
+bool operator==(const RunStatus& status, std::string_view text);
+bool operator!=(const RunStatus& status, std::string_view text);
+std::ostream& operator<<(std::ostream& os, const RunStatus& status);
+
+struct RunResult {
+  std::filesystem::path dir;
+  RunStatus status;  // done, or interrupted
+  double best_metric = 0, final_metric = 0;  // the validation metric of `best`, and the last
+};
+
+// Trains the run cfg describes (or resumes options.run_dir, reading the .config
+// saved there). Interrupted by SIGINT/SIGTERM it checkpoints, writes status
+// "failed: interrupted ..." and returns. Throws Error on bad input.
+RunResult run_training(const Config& cfg, const RunOptions& options);
+
+// The status file of a run directory (kNone when there is none). Throws Error
+// (exit 2) naming the file when it holds no status.
+RunStatus read_status(const std::filesystem::path& run_dir);
+
+// Writes run_dir/status atomically (status.format() and a newline).
+void write_status(const std::filesystem::path& run_dir, const RunStatus& status);
 
 // Whether run_dir holds a complete checkpoint (one with its DONE marker) that
 // `run_training` with resume would continue from.
