@@ -42,7 +42,7 @@ class ImageTask : public Task {
 
   std::string metric() const override { return "accuracy"; }
   bool higher_is_better() const override { return true; }
-  std::string unit() const override { return "img"; }
+  std::string unit() const override { return "images"; }
   int64_t samples_per_micro_batch() const override { return batch_; }
   int64_t steps_per_epoch() const override { return steps_per_epoch_; }
   int64_t eval_interval() const override { return steps_per_epoch_; }

@@ -83,7 +83,7 @@ class LmTask : public Task {
 
   std::string metric() const override { return "perplexity"; }
   bool higher_is_better() const override { return false; }
-  std::string unit() const override { return "tok"; }
+  std::string unit() const override { return "tokens"; }
   int64_t samples_per_micro_batch() const override { return batch_ * block_; }
   int64_t eval_interval() const override { return settings_.eval_interval; }
 
@@ -163,7 +163,7 @@ class LmTask : public Task {
 
   nlohmann::json rate_fields(Model& model, double tokens_per_s) const override {
     (void)model;
-    return {{"tokens_per_s", tokens_per_s}, {"mfu", flops_per_token_ * tokens_per_s / peak_}};
+    return {{"mfu", flops_per_token_ * tokens_per_s / peak_}};
   }
 
  private:

@@ -56,7 +56,8 @@ class Task {
   // The metric models are ranked and selected by ("accuracy", "perplexity").
   virtual std::string metric() const = 0;
   virtual bool higher_is_better() const = 0;
-  // What one sample is ("img", "tok") and how many a micro-batch holds, for rates.
+  // What one sample is ("images", "tokens") and how many a micro-batch holds, for
+  // rates (metrics' <unit>_per_s).
   virtual std::string unit() const = 0;
   virtual int64_t samples_per_micro_batch() const = 0;
   // The optimizer steps of one epoch; 0 for tasks that count in steps only.
