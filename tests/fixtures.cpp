@@ -105,6 +105,14 @@ CONFIG_LOG_LEVEL="warn"
 
 }  // namespace
 
+std::shared_ptr<Model> last_checkpoint_model(const Config& cfg, const std::filesystem::path& run) {
+  auto model = make_model(resolve(cfg).model);
+  torch::serialize::InputArchive ar;
+  ar.load_from((run / "last" / "model.pt").string());
+  model->load(ar);
+  return model;
+}
+
 nlohmann::json untimed(nlohmann::json points) {
   for (auto& p : points)
     for (auto it = p.begin(); it != p.end();) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "models/models.h"
 #include "train/train.h"
 
 namespace knlp::test {
@@ -37,6 +38,9 @@ nlohmann::json metrics_of(const std::filesystem::path& dir);
 // Metrics points without what depends on the clock (time_s, *_per_s, mfu): what
 // a resumed run must reproduce bit for bit.
 nlohmann::json untimed(nlohmann::json points);
+
+// The model of cfg with the weights of the run's last checkpoint.
+std::shared_ptr<Model> last_checkpoint_model(const Config& cfg, const std::filesystem::path& run);
 
 // The .config of a LeNet-5 run on the tiny MNIST in data_dir, results in out_dir:
 // 40 training images held out for validation, batch 32 (200 images: 5 steps

@@ -222,12 +222,9 @@ const Variation kVariations[] = {
 // The weights of the run's last checkpoint, by name.
 std::map<std::string, torch::Tensor> final_weights(const knlp::Config& cfg,
                                                    const std::filesystem::path& run) {
-  auto model = knlp::make_model(knlp::resolve(cfg).model);
-  torch::serialize::InputArchive ar;
-  ar.load_from((run / "last" / "model.pt").string());
-  model->load(ar);
   std::map<std::string, torch::Tensor> w;
-  for (const auto& p : model->named_parameters()) w[p.key()] = p.value().detach();
+  for (const auto& p : knlp::test::last_checkpoint_model(cfg, run)->named_parameters())
+    w[p.key()] = p.value().detach();
   return w;
 }
 

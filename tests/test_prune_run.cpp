@@ -22,10 +22,7 @@ using nlohmann::json;
 // The prunable weights (as the model declares them) of a run's last checkpoint.
 std::vector<torch::Tensor> prunable_weights(const knlp::Config& cfg,
                                             const std::filesystem::path& run) {
-  auto model = knlp::make_model(knlp::resolve(cfg).model);
-  torch::serialize::InputArchive ar;
-  ar.load_from((run / "last" / "model.pt").string());
-  model->load(ar);
+  auto model = knlp::test::last_checkpoint_model(cfg, run);
   std::vector<torch::Tensor> out;
   for (const auto& p : knlp::prunable_params(*model)) out.push_back(p.weight.detach().clone());
   return out;
