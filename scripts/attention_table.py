@@ -12,7 +12,7 @@ KV-cache bytes per token and layer that `knlp check` reports for the run's
 attention, which the matrix runs first): each seed's perplexity, the
 difference from that seed's standard run in percent, and how many seeds came
 out lower. A seed fixes the training and validation batches whatever the
-variant (src/train/lm.cpp), so when the seed spread is wide, the paired
+variant (src/train/lm_task.cpp), so when the seed spread is wide, the paired
 difference is the one to read.
 """
 import json

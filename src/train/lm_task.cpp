@@ -161,8 +161,7 @@ class LmTask : public Task {
       load_weights(dynamic_cast<LanguageModel&>(model), settings_.init_from);
   }
 
-  nlohmann::json rate_fields(Model& model, double tokens_per_s) const override {
-    (void)model;
+  nlohmann::json rate_fields(double tokens_per_s) const override {
     return {{"mfu", flops_per_token_ * tokens_per_s / peak_}};
   }
 

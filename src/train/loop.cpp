@@ -276,7 +276,7 @@ RunResult train(RunContext& ctx) {
                   {unit + "_per_s", rate},
                   {"time_s", wall()}};
     if (pruning) point["sparsity"] = pruner->sparsity();
-    point.update(task->rate_fields(*model, rate));
+    point.update(task->rate_fields(rate));
     ctx.metrics["train"].push_back(point);
     spdlog::debug("step {}: loss {:.4f} lr {:.2e} grad norm {:.3f} | {:.0f} {}/s", pos.step,
                   p.mean_loss(), p.lr, p.grad_norm, rate, unit);

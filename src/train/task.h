@@ -84,13 +84,12 @@ class Task {
 
   // Called once the model exists, before any checkpoint is loaded: checks the
   // data against it, logs what the task knows, adds its fields to metrics.json
-  // ("data", "lm", ...). resumed: a checkpoint will overwrite the weights.
+  // ("dataset", "data", "lm", ...).
   virtual void describe(Model& model, nlohmann::json& metrics) = 0;
   // Starts the model from weights when the settings ask (not when resumed).
   virtual void initialize(Model& model) { (void)model; }
   // Fields of a train metrics point that follow from a rate of samples/s.
-  virtual nlohmann::json rate_fields(Model& model, double samples_per_s) const {
-    (void)model;
+  virtual nlohmann::json rate_fields(double samples_per_s) const {
     (void)samples_per_s;
     return nlohmann::json::object();
   }
