@@ -264,6 +264,7 @@ RunResult train(RunContext& ctx) {
     checkpoint(is_best);
   };
 
+  double sparsity = pruner->sparsity();  // measured at each train point, for the bar
   // A train metrics point and log line for the steps since the last one.
   auto train_point = [&] {
     const Sums& p = st.since_point;
@@ -275,7 +276,7 @@ RunResult train(RunContext& ctx) {
                   {"grad_norm", p.grad_norm},
                   {unit + "_per_s", rate},
                   {"time_s", wall()}};
-    if (pruning) point["sparsity"] = pruner->sparsity();
+    if (pruning) point["sparsity"] = sparsity = pruner->sparsity();
     point.update(task->rate_fields(rate));
     ctx.metrics["train"].push_back(point);
     spdlog::debug("step {}: loss {:.4f} lr {:.2e} grad norm {:.3f} | {:.0f} {}/s", pos.step,
@@ -345,8 +346,7 @@ RunResult train(RunContext& ctx) {
       bar.update(pos.step - from,
                  fmt::format("loss {:.4f} {} {:.2f} {}{:.0f} {}/s", e.mean_loss(), metric,
                              task->metric_of(e.mean_loss(), e.metric, e.samples),
-                             pruning ? fmt::format("sparsity {:.1f}% ", 100 * pruner->sparsity())
-                                     : "",
+                             pruning ? fmt::format("sparsity {:.1f}% ", 100 * sparsity) : "",
                              static_cast<double>(e.samples) / e.seconds, unit));
       if (pos.step % t.log_interval == 0) train_point();
       stop = ctx.should_stop(pos.step);
